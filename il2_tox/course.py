@@ -1,0 +1,538 @@
+"""The course record: one admission for high-dose IL-2, and the course file format.
+
+A course file (`il2-tox-course/1`, see docs and ../shared/spec/course-format.md) is read by
+`load_course` / `parse_course`: first the JSON Schema in `data/schema/`, then the checks a schema
+cannot express. Any fault raises `CourseError`, whose text is one line naming the field and the
+value at fault. Quantities are converted to their code's canonical unit once, here; the value and
+unit as entered are kept on the observation so that export gives back what was typed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from il2_tox import units
+
+FORMAT = "il2-tox-course/1"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "data" / "schema" / "course-v1.schema.json"
+
+IRAE_ORGANS = (
+    "hepatitis",
+    "colitis",
+    "pneumonitis",
+    "thyroiditis",
+    "hypophysitis",
+    "adrenal_insufficiency",
+    "nephritis",
+    "myocarditis",
+    "dermatitis",
+    "arthritis",
+    "diabetes",
+    "other",
+)
+DOSE_STATUSES = ("given", "held", "not_given")
+MAX_DOSES_PER_CYCLE = 14
+
+
+class CourseError(ValueError):
+    """A course that is not valid; `str()` is one line: `field: what is wrong (value)`."""
+
+    def __init__(self, field_path: str, message: str) -> None:
+        super().__init__(f"{field_path}: {message}")
+        self.field = field_path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Patient:
+    id: str
+    weight_kg: float
+    name: str | None = None
+    sex: str | None = None
+    birth_date: date | None = None
+    height_cm: float | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    admitted_at: datetime
+    ward: str | None = None
+    bed: str | None = None
+    regimen_iu_per_kg: int = 600_000
+    usual_sbp_mmhg: float | None = None
+    spo2_target: str = "94-98"
+
+
+@dataclass(frozen=True)
+class History:
+    brain_metastases: str | None = None
+    systemic_steroids: bool | None = None
+    ecog: int | None = None
+    prior_therapies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PriorToxicity:
+    agent: str
+    irae: str
+    grade: int
+    resolved: date | None
+    onset: date | None = None
+    steroids: bool | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Dose:
+    cycle: int
+    number: int
+    time: datetime
+    status: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One measurement. `value` is canonical (`unit` is the code's canonical unit).
+
+    `entered_value` / `entered_unit` are what was typed or received; `ref_low` / `ref_high` are
+    the reporting lab's limits, canonical. Coded items (ACVPU, rales...) have string values and
+    no unit.
+    """
+
+    time: datetime
+    code: str
+    value: float | str
+    unit: str | None = None
+    entered_value: float | str | None = None
+    entered_unit: str | None = None
+    ref_low: float | None = None
+    ref_high: float | None = None
+    period_h: float | None = None
+
+    @property
+    def concept(self) -> str:
+        """The canonical code (SpO2 2708-6 reads as 59408-5)."""
+        return units.concept_of(self.code)
+
+
+@dataclass(frozen=True)
+class Course:
+    patient: Patient
+    admission: Admission
+    history: History | None = None
+    prior_toxicities: tuple[PriorToxicity, ...] = ()
+    doses: tuple[Dose, ...] = ()
+    observations: tuple[Observation, ...] = field(default=())
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """Return the course JSON Schema shipped in data/schema/."""
+    with SCHEMA_PATH.open(encoding="utf-8") as handle:
+        loaded: dict[str, Any] = json.load(handle)
+    return loaded
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema())
+    return cls(schema())  # type: ignore[no-any-return]
+
+
+def _field_path(parts: Iterable[object]) -> str:
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(document)"
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _schema_error(error: jsonschema.ValidationError) -> CourseError:
+    path = list(error.absolute_path)
+    validator = error.validator
+    if validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        name = missing[0] if missing else "?"
+        return CourseError(_field_path([*path, name]), "is required but missing")
+    if validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(key for key in error.instance if key not in allowed)
+        name = extra[0] if extra else "?"
+        return CourseError(_field_path([*path, name]), "is not a field of this format")
+    where = _field_path(path)
+    value = _short(error.instance)
+    if validator == "enum":
+        allowed_values = ", ".join(str(v) for v in error.validator_value)
+        if len(allowed_values) > 120:
+            allowed_values = allowed_values[:117] + "..."
+        return CourseError(where, f"{value} is not one of {allowed_values}")
+    if validator == "const":
+        return CourseError(where, f"{value} must be {_short(error.validator_value)}")
+    if validator == "type":
+        return CourseError(where, f"{value} must be of type {error.validator_value}")
+    if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {
+            "minimum": "at least",
+            "exclusiveMinimum": "above",
+            "maximum": "at most",
+            "exclusiveMaximum": "below",
+        }
+        return CourseError(where, f"{value} must be {words[validator]} {error.validator_value}")
+    if validator == "pattern":
+        return CourseError(where, f"{value} is not a date of the form YYYY-MM-DD")
+    if validator in ("minLength", "maxLength"):
+        return CourseError(where, f"{value} has the wrong length")
+    if validator == "anyOf" and path and path[-1] == "resolved":
+        return CourseError(where, f"{value} must be a date YYYY-MM-DD or null")
+    return CourseError(where, f"{value}: {error.message}")
+
+
+def _reject_constant(name: str) -> float:
+    raise CourseError("(document)", f"{name} is not a number JSON allows")
+
+
+def load_course(path: str | Path) -> Course:
+    """Read and validate a course file; raise CourseError with one line naming the fault."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CourseError(str(path), "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CourseError(str(path), f"cannot be read ({exc.__class__.__name__})") from None
+    return parse_course_text(text)
+
+
+def parse_course_text(text: str) -> Course:
+    """Parse course JSON text; raise CourseError for bad JSON or a bad course."""
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise CourseError(
+            "(document)", f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    return parse_course(data)
+
+
+def parse_course(data: object) -> Course:
+    """Validate a decoded course document and return the Course; raise CourseError."""
+    if not isinstance(data, dict):
+        raise CourseError("(document)", "a course file must hold one JSON object")
+    fmt = data.get("format")
+    if fmt is not None and fmt != FORMAT:
+        raise CourseError("format", f"{_short(fmt)} is not supported; expected {FORMAT!r}")
+    errors = sorted(_validator().iter_errors(data), key=_error_order)
+    if errors:
+        raise _schema_error(errors[0])
+    return _build(data)
+
+
+def _error_order(error: jsonschema.ValidationError) -> tuple[list[tuple[int, int, str]], bool]:
+    """Order schema errors by their place in the document; "required" first at one place."""
+    place = [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.absolute_path]
+    return (place, error.validator != "required")
+
+
+def parse_time(text: str, where: str) -> datetime:
+    """Return an aware UTC datetime from ISO 8601 text; a time without an offset is an error."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise CourseError(where, f"{_short(text)} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise CourseError(where, f"{_short(text)} has no UTC offset (add Z or +hh:mm)")
+    if "T" not in text and " " not in text:
+        raise CourseError(where, f"{_short(text)} is a date, not a date-time")
+    return parsed.astimezone(UTC)
+
+
+def _parse_date(text: str | None, where: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CourseError(where, f"{_short(text)} is not a valid date") from None
+
+
+def _build(data: Mapping[str, Any]) -> Course:
+    p = data["patient"]
+    patient = Patient(
+        id=p["id"],
+        weight_kg=float(p["weight_kg"]),
+        name=p.get("name"),
+        sex=p.get("sex"),
+        birth_date=_parse_date(p.get("birth_date"), "patient.birth_date"),
+        height_cm=float(p["height_cm"]) if p.get("height_cm") is not None else None,
+    )
+    a = data["admission"]
+    admission = Admission(
+        admitted_at=parse_time(a["admitted_at"], "admission.admitted_at"),
+        ward=a.get("ward"),
+        bed=a.get("bed"),
+        regimen_iu_per_kg=int(a.get("regimen_iu_per_kg", 600_000)),
+        usual_sbp_mmhg=float(a["usual_sbp_mmhg"]) if a.get("usual_sbp_mmhg") is not None else None,
+        spo2_target=a.get("spo2_target", "94-98"),
+    )
+    history = None
+    if "history" in data:
+        h = data["history"]
+        history = History(
+            brain_metastases=h.get("brain_metastases"),
+            systemic_steroids=h.get("systemic_steroids"),
+            ecog=h.get("ecog"),
+            prior_therapies=tuple(h.get("prior_therapies", ())),
+        )
+    prior = []
+    for i, t in enumerate(data.get("prior_toxicities", ())):
+        where = f"prior_toxicities[{i}]"
+        onset = _parse_date(t.get("onset"), f"{where}.onset")
+        resolved = _parse_date(t["resolved"], f"{where}.resolved")
+        if onset is not None and resolved is not None and resolved < onset:
+            raise CourseError(f"{where}.resolved", f"{resolved} is before the onset {onset}")
+        prior.append(
+            PriorToxicity(
+                agent=t["agent"],
+                irae=t["irae"],
+                grade=t["grade"],
+                resolved=resolved,
+                onset=onset,
+                steroids=t.get("steroids"),
+                note=t.get("note"),
+            )
+        )
+    doses = []
+    seen: dict[tuple[int, int], int] = {}
+    for i, d in enumerate(data["doses"]):
+        key = (d["cycle"], d["number"])
+        if key in seen:
+            raise CourseError(
+                f"doses[{i}].number",
+                f"dose {d['number']} of cycle {d['cycle']} is already doses[{seen[key]}]",
+            )
+        seen[key] = i
+        doses.append(
+            Dose(
+                cycle=d["cycle"],
+                number=d["number"],
+                time=parse_time(d["time"], f"doses[{i}].time"),
+                status=d["status"],
+                reason=d.get("reason"),
+            )
+        )
+    observations = tuple(
+        parse_observation(o, f"observations[{i}]") for i, o in enumerate(data["observations"])
+    )
+    return Course(patient, admission, history, tuple(prior), tuple(doses), observations)
+
+
+def parse_observation(o: Mapping[str, Any], where: str) -> Observation:
+    """Check one observation against its code's units, values and hard limits; convert it."""
+    code = o["code"]
+    spec = units.spec_for(code)
+    if spec is None:
+        raise CourseError(f"{where}.code", f"{_short(code)} is not a code of this format")
+    time = parse_time(o["time"], f"{where}.time")
+    value = o["value"]
+    unit = o.get("unit")
+    period_h = o.get("period_h")
+    if spec.volume and period_h is None:
+        raise CourseError(f"{where}.period_h", f"is required for {spec.name} ({code})")
+    if not spec.volume and period_h is not None:
+        raise CourseError(f"{where}.period_h", f"is only for volumes, not {spec.name} ({code})")
+    if spec.kind == "coded":
+        if unit is not None:
+            raise CourseError(f"{where}.unit", f"{spec.name} ({code}) takes no unit")
+        if "ref_low" in o or "ref_high" in o:
+            raise CourseError(f"{where}.ref_high", f"{spec.name} ({code}) takes no limits")
+        if not isinstance(value, str) or value not in spec.values:
+            raise CourseError(
+                f"{where}.value",
+                f"{_short(value)} is not one of {', '.join(spec.values)} for {spec.name}",
+            )
+        return Observation(time=time, code=code, value=value, entered_value=value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CourseError(f"{where}.value", f"{_short(value)} must be a number for {spec.name}")
+    if unit is None:
+        raise CourseError(
+            f"{where}.unit",
+            f"is missing; {spec.name} ({code}) needs one of {_unit_list(spec)}",
+        )
+    found = spec.unit(unit)
+    if found is None:
+        raise CourseError(
+            f"{where}.unit",
+            f"{_short(unit)} is not accepted for {spec.name} ({code}); use {_unit_list(spec)}",
+        )
+    canonical = found.to_canonical(float(value))
+    assert spec.low is not None and spec.high is not None
+    if not spec.low <= canonical <= spec.high:
+        raise CourseError(
+            f"{where}.value",
+            f"{_short(value)} {found.display} is outside the possible range for {spec.name} "
+            f"({_fmt(found.from_canonical(spec.low))}–{_fmt(found.from_canonical(spec.high))}"
+            f" {found.display})",
+        )
+    ref_low = _ref(o, "ref_low", found, where)
+    ref_high = _ref(o, "ref_high", found, where)
+    if ref_low is not None and ref_high is not None and ref_low > ref_high:
+        raise CourseError(f"{where}.ref_low", f"{o['ref_low']} is above ref_high {o['ref_high']}")
+    return Observation(
+        time=time,
+        code=code,
+        value=canonical,
+        unit=spec.canonical_unit,
+        entered_value=value,
+        entered_unit=unit,
+        ref_low=ref_low,
+        ref_high=ref_high,
+        period_h=float(period_h) if period_h is not None else None,
+    )
+
+
+def _ref(o: Mapping[str, Any], key: str, unit: units.Unit, where: str) -> float | None:
+    raw = o.get(key)
+    if raw is None:
+        return None
+    if not math.isfinite(raw) or raw < 0 or (key == "ref_high" and raw == 0):
+        raise CourseError(f"{where}.{key}", f"{_short(raw)} is not a usable reference limit")
+    return unit.to_canonical(float(raw))
+
+
+def _unit_list(spec: units.CodeSpec) -> str:
+    return ", ".join(u.ucum for u in spec.units)
+
+
+def _fmt(number: float) -> str:
+    return f"{number:.6g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def format_time(moment: datetime) -> str:
+    """Return an aware datetime as ISO 8601 in UTC with an explicit +00:00 offset."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def _plain(number: float) -> float | int:
+    """Return a float that prints without binary noise (e.g. 2.9999999999999996 -> 3.0)."""
+    rounded = float(f"{number:.12g}")
+    return int(rounded) if rounded.is_integer() and abs(rounded) < 1e15 else rounded
+
+
+def observation_to_dict(obs: Observation) -> dict[str, Any]:
+    """Return the course-file form of an observation, in the value and unit as entered."""
+    if obs.unit is None:
+        return {"time": format_time(obs.time), "code": obs.code, "value": obs.value}
+    unit = obs.entered_unit or obs.unit
+    value = obs.entered_value if obs.entered_value is not None else obs.value
+    out: dict[str, Any] = {"time": format_time(obs.time), "code": obs.code, "value": value}
+    out["unit"] = unit
+    for key in ("ref_low", "ref_high"):
+        limit = getattr(obs, key)
+        if limit is not None:
+            out[key] = _plain(units.from_canonical(obs.code, limit, unit))
+    if obs.period_h is not None:
+        out["period_h"] = _plain(obs.period_h)
+    return out
+
+
+def course_to_dict(course: Course) -> dict[str, Any]:
+    """Return the course as an `il2-tox-course/1` document."""
+    p = course.patient
+    patient: dict[str, Any] = {"id": p.id}
+    if p.name is not None:
+        patient["name"] = p.name
+    if p.sex is not None:
+        patient["sex"] = p.sex
+    if p.birth_date is not None:
+        patient["birth_date"] = p.birth_date.isoformat()
+    if p.height_cm is not None:
+        patient["height_cm"] = _plain(p.height_cm)
+    patient["weight_kg"] = _plain(p.weight_kg)
+    a = course.admission
+    admission: dict[str, Any] = {"admitted_at": format_time(a.admitted_at)}
+    if a.ward is not None:
+        admission["ward"] = a.ward
+    if a.bed is not None:
+        admission["bed"] = a.bed
+    admission["regimen_iu_per_kg"] = a.regimen_iu_per_kg
+    if a.usual_sbp_mmhg is not None:
+        admission["usual_sbp_mmhg"] = _plain(a.usual_sbp_mmhg)
+    admission["spo2_target"] = a.spo2_target
+    doc: dict[str, Any] = {"format": FORMAT, "patient": patient, "admission": admission}
+    if course.history is not None:
+        h = course.history
+        history: dict[str, Any] = {}
+        if h.brain_metastases is not None:
+            history["brain_metastases"] = h.brain_metastases
+        if h.systemic_steroids is not None:
+            history["systemic_steroids"] = h.systemic_steroids
+        if h.ecog is not None:
+            history["ecog"] = h.ecog
+        history["prior_therapies"] = list(h.prior_therapies)
+        doc["history"] = history
+    if course.prior_toxicities:
+        doc["prior_toxicities"] = [_toxicity_to_dict(t) for t in course.prior_toxicities]
+    doc["doses"] = [_dose_to_dict(d) for d in course.doses]
+    doc["observations"] = [observation_to_dict(o) for o in course.observations]
+    return doc
+
+
+def _toxicity_to_dict(t: PriorToxicity) -> dict[str, Any]:
+    out: dict[str, Any] = {"agent": t.agent, "irae": t.irae, "grade": t.grade}
+    if t.onset is not None:
+        out["onset"] = t.onset.isoformat()
+    out["resolved"] = t.resolved.isoformat() if t.resolved is not None else None
+    if t.steroids is not None:
+        out["steroids"] = t.steroids
+    if t.note is not None:
+        out["note"] = t.note
+    return out
+
+
+def _dose_to_dict(d: Dose) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "cycle": d.cycle,
+        "number": d.number,
+        "time": format_time(d.time),
+        "status": d.status,
+    }
+    if d.reason is not None:
+        out["reason"] = d.reason
+    return out
+
+
+def dump_course(course: Course) -> str:
+    """Return the course as pretty-printed JSON text."""
+    return json.dumps(course_to_dict(course), indent=2, ensure_ascii=False) + "\n"
+
+
+def save_course(course: Course, path: str | Path) -> None:
+    """Write the course to a file (written whole, then renamed, so a crash leaves no half file)."""
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(dump_course(course), encoding="utf-8")
+    partial.replace(target)

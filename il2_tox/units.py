@@ -1,0 +1,279 @@
+"""Observation codes, their units, conversions to canonical units and physiologic hard limits.
+
+Every code of the course format (`il2-tox-course/1`) is described once here. A value is converted
+to its code's canonical unit (the first unit listed in the spec) exactly once, when it is read;
+the unit as entered is kept beside it so that nothing the user typed is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Conversion factors from the course format spec (and REFERENCE.md §9).
+CREATININE_UMOL_PER_MG_DL = 88.4
+BILIRUBIN_UMOL_PER_MG_DL = 17.1
+LB_TO_KG = 0.45359237
+
+
+def _identity(value: float) -> float:
+    return value
+
+
+def _divide_by(factor: float) -> Callable[[float], float]:
+    def convert(value: float) -> float:
+        return value / factor
+
+    return convert
+
+
+def _multiply_by(factor: float) -> Callable[[float], float]:
+    def convert(value: float) -> float:
+        return value * factor
+
+    return convert
+
+
+def fahrenheit_to_celsius(value: float) -> float:
+    """Return °F converted to °C."""
+    return (value - 32.0) * 5.0 / 9.0
+
+
+def celsius_to_fahrenheit(value: float) -> float:
+    """Return °C converted to °F."""
+    return value * 9.0 / 5.0 + 32.0
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A unit a code accepts, with the functions to and from the code's canonical unit."""
+
+    ucum: str
+    to_canonical: Callable[[float], float] = _identity
+    from_canonical: Callable[[float], float] = _identity
+    label: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.label or self.ucum
+
+
+@dataclass(frozen=True)
+class CodeSpec:
+    """What one observation code means, which units or values it accepts, and its hard limits."""
+
+    code: str
+    name: str
+    short: str
+    kind: str  # "quantity" | "coded"
+    units: tuple[Unit, ...] = ()
+    values: tuple[str, ...] = ()
+    low: float | None = None  # physiologic hard limits, canonical unit, inclusive
+    high: float | None = None
+    volume: bool = False  # needs period_h
+    concept: str = ""  # canonical code when this code is an alias (2708-6 -> 59408-5)
+
+    @property
+    def canonical_unit(self) -> str | None:
+        return self.units[0].ucum if self.units else None
+
+    def unit(self, ucum: str) -> Unit | None:
+        for unit in self.units:
+            if unit.ucum == ucum:
+                return unit
+        return None
+
+
+MMHG = Unit("mm[Hg]", label="mmHg")
+PER_MIN = Unit("/min")
+PERCENT = Unit("%")
+U_PER_L = Unit("U/L")
+ML = Unit("mL")
+MMOL_L = Unit("mmol/L")
+MEQ_L = Unit("meq/L", label="mEq/L")
+K_PER_UL = Unit("10*3/uL", label="×10³/µL")
+G_PER_L_COUNT = Unit("10*9/L", label="×10⁹/L")
+
+
+def _q(
+    code: str,
+    name: str,
+    short: str,
+    units: tuple[Unit, ...],
+    low: float,
+    high: float,
+    *,
+    volume: bool = False,
+    concept: str = "",
+) -> CodeSpec:
+    return CodeSpec(code, name, short, "quantity", units, (), low, high, volume, concept)
+
+
+def _c(code: str, name: str, short: str, values: tuple[str, ...]) -> CodeSpec:
+    return CodeSpec(code, name, short, "coded", (), values)
+
+
+# Hard limits are what a living adult on a ward can show; anything outside is a typing or
+# unit error and is refused (not a clinical threshold: those live in data/rules.toml).
+_SPECS: tuple[CodeSpec, ...] = (
+    _q("8867-4", "heart rate", "HR", (PER_MIN,), 0, 300),
+    _q("8480-6", "systolic blood pressure", "SBP", (MMHG,), 0, 300),
+    _q("8462-4", "diastolic blood pressure", "DBP", (MMHG,), 0, 250),
+    _q("8478-0", "mean arterial pressure", "MAP", (MMHG,), 0, 280),
+    _q("9279-1", "respiratory rate", "RR", (PER_MIN,), 0, 80),
+    _q("59408-5", "SpO2", "SpO2", (PERCENT,), 0, 100),
+    _q("2708-6", "SpO2", "SpO2", (PERCENT,), 0, 100, concept="59408-5"),
+    _q("3151-8", "inhaled oxygen flow rate", "O2 flow", (Unit("L/min"),), 0, 60),
+    _q("3150-0", "inhaled oxygen concentration", "FiO2", (PERCENT,), 21, 100),
+    _q(
+        "8310-5",
+        "body temperature",
+        "Temp",
+        (
+            Unit("Cel", label="°C"),
+            Unit("[degF]", fahrenheit_to_celsius, celsius_to_fahrenheit, label="°F"),
+        ),
+        25,
+        45,
+    ),
+    _q(
+        "29463-7",
+        "body weight",
+        "Weight",
+        (Unit("kg"), Unit("[lb_av]", _multiply_by(LB_TO_KG), _divide_by(LB_TO_KG), label="lb")),
+        1,
+        500,
+    ),
+    _q("9187-6", "urine output", "Urine", (ML,), 0, 20000, volume=True),
+    _q("1742-6", "ALT", "ALT", (U_PER_L,), 0, 50000),
+    _q("1920-8", "AST", "AST", (U_PER_L,), 0, 50000),
+    _q("6768-6", "alkaline phosphatase", "ALP", (U_PER_L,), 0, 20000),
+    _q(
+        "1975-2",
+        "total bilirubin",
+        "Bilirubin",
+        (
+            Unit("mg/dL"),
+            Unit(
+                "umol/L",
+                _divide_by(BILIRUBIN_UMOL_PER_MG_DL),
+                _multiply_by(BILIRUBIN_UMOL_PER_MG_DL),
+                label="µmol/L",
+            ),
+        ),
+        0,
+        80,
+    ),
+    _q(
+        "2160-0",
+        "creatinine",
+        "Creatinine",
+        (
+            Unit("mg/dL"),
+            Unit(
+                "umol/L",
+                _divide_by(CREATININE_UMOL_PER_MG_DL),
+                _multiply_by(CREATININE_UMOL_PER_MG_DL),
+                label="µmol/L",
+            ),
+        ),
+        0,
+        40,
+    ),
+    _q(
+        "1751-7",
+        "albumin",
+        "Albumin",
+        (Unit("g/dL"), Unit("g/L", _divide_by(10.0), _multiply_by(10.0))),
+        0,
+        10,
+    ),
+    _q("777-3", "platelets", "Platelets", (K_PER_UL, G_PER_L_COUNT), 0, 5000),
+    _q("1963-8", "bicarbonate", "HCO3", (MMOL_L, MEQ_L), 0, 80),
+    _q("2951-2", "sodium", "Sodium", (MMOL_L, MEQ_L), 70, 220),
+    _q("2823-3", "potassium", "Potassium", (MMOL_L, MEQ_L), 0.5, 15),
+    _q("2524-7", "lactate", "Lactate", (MMOL_L,), 0, 50),
+    _q("10839-9", "troponin I", "Troponin I", (Unit("ng/mL"),), 0, 2000),
+    _q("89579-7", "troponin I, high sensitivity", "hs-TnI", (Unit("ng/L"),), 0, 2_000_000),
+    _q("3016-3", "TSH", "TSH", (Unit("m[IU]/L", label="mIU/L"),), 0, 1000),
+    _q(
+        "718-7",
+        "hemoglobin",
+        "Hb",
+        (Unit("g/dL"), Unit("g/L", _divide_by(10.0), _multiply_by(10.0))),
+        0,
+        30,
+    ),
+    _q("6690-2", "leukocytes", "WBC", (K_PER_UL, G_PER_L_COUNT), 0, 1000),
+    _c("il2tox:acvpu", "consciousness (ACVPU)", "ACVPU", ("A", "C", "V", "P", "U")),
+    _q(
+        "il2tox:phenylephrine",
+        "phenylephrine infusion rate",
+        "Phenylephrine",
+        (Unit("ug/kg/min", label="µg/kg/min"),),
+        0,
+        20,
+    ),
+    _q("il2tox:stool-volume", "diarrhea volume", "Stool", (ML,), 0, 20000, volume=True),
+    _c("il2tox:rales", "crackles extent", "Rales", ("none", "bases", "third", "half")),
+    _c("il2tox:cognition", "serial 7s / WORLD backwards", "Cognition", ("pass", "fail")),
+    _c(
+        "il2tox:skin",
+        "skin",
+        "Skin",
+        ("normal", "erythema", "moist_desquamation", "bullous"),
+    ),
+    _c(
+        "il2tox:rhythm",
+        "cardiac rhythm",
+        "Rhythm",
+        ("sinus", "af", "svt", "vt", "ischemic_changes"),
+    ),
+    _c("il2tox:concern", "nurse concern", "Concern", ("none", "some", "high")),
+)
+
+CODES: dict[str, CodeSpec] = {spec.code: spec for spec in _SPECS}
+
+# Longest collection period a volume may cover (hours); over a day is a typing error.
+MAX_PERIOD_H = 24.0
+
+
+def spec_for(code: str) -> CodeSpec | None:
+    """Return the description of an observation code, or None when the format does not know it."""
+    return CODES.get(code)
+
+
+def concept_of(code: str) -> str:
+    """Return the canonical code for a code (SpO2 2708-6 becomes 59408-5; others unchanged)."""
+    spec = CODES.get(code)
+    return spec.concept if spec is not None and spec.concept else code
+
+
+def to_canonical(code: str, value: float, unit: str) -> float:
+    """Return a value in its code's canonical unit; raise KeyError for an unknown code or unit."""
+    spec = CODES[code]
+    found = spec.unit(unit)
+    if found is None:
+        raise KeyError(unit)
+    return found.to_canonical(value)
+
+
+def from_canonical(code: str, value: float, unit: str) -> float:
+    """Return a canonical value expressed in another accepted unit of the same code."""
+    spec = CODES[code]
+    found = spec.unit(unit)
+    if found is None:
+        raise KeyError(unit)
+    return found.from_canonical(value)
+
+
+def display_unit(ucum: str | None) -> str:
+    """Return a unit as a nurse reads it (mm[Hg] -> mmHg, Cel -> °C)."""
+    if ucum is None:
+        return ""
+    for spec in _SPECS:
+        found = spec.unit(ucum)
+        if found is not None:
+            return found.display
+    return ucum
+
