@@ -217,9 +217,9 @@ def load_course(path: str | Path) -> Course:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CourseError(str(path), "no such file") from None
+        raise CourseError("file", f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise CourseError(str(path), f"cannot be read ({exc.__class__.__name__})") from None
+        raise CourseError("file", f"{path} cannot be read ({exc.__class__.__name__})") from None
     return parse_course_text(text)
 
 

@@ -1,0 +1,13 @@
+"""PLACEHOLDER: being written (engine helper 2)."""
+
+from __future__ import annotations
+
+from il2_tox.rules.base import CourseIndex, Flag, LiverRow
+
+
+def table(index: CourseIndex) -> list[LiverRow]:
+    return []
+
+
+def flags(index: CourseIndex, rows: list[LiverRow]) -> list[Flag]:
+    return []
