@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "il2_tox.commands.store",
     "il2_tox.commands.demo",
     "il2_tox.commands.users",
+    "il2_tox.commands.rules",
 )
 
 

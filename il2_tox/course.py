@@ -150,7 +150,8 @@ def schema() -> dict[str, Any]:
 @cache
 def _validator() -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(schema())
-    return cls(schema())  # type: ignore[no-any-return]
+    validator: jsonschema.protocols.Validator = cls(schema())
+    return validator
 
 
 def _field_path(parts: Iterable[object]) -> str:
@@ -171,19 +172,22 @@ def _short(value: object) -> str:
 def _schema_error(error: jsonschema.ValidationError) -> CourseError:
     path = list(error.absolute_path)
     validator = error.validator
+    expected: Any = error.validator_value
+    instance: Any = error.instance
+    schema_part: Any = error.schema
     if validator == "required":
-        missing = [name for name in error.validator_value if name not in error.instance]
+        missing = [name for name in expected if name not in instance]
         name = missing[0] if missing else "?"
         return CourseError(_field_path([*path, name]), "is required but missing")
     if validator == "additionalProperties":
-        allowed = set(error.schema.get("properties", {}))
-        extra = sorted(key for key in error.instance if key not in allowed)
+        allowed = set(schema_part.get("properties", {}))
+        extra = sorted(key for key in instance if key not in allowed)
         name = extra[0] if extra else "?"
         return CourseError(_field_path([*path, name]), "is not a field of this format")
     where = _field_path(path)
     value = _short(error.instance)
     if validator == "enum":
-        allowed_values = ", ".join(str(v) for v in error.validator_value)
+        allowed_values = ", ".join(str(v) for v in expected)
         if len(allowed_values) > 120:
             allowed_values = allowed_values[:117] + "..."
         return CourseError(where, f"{value} is not one of {allowed_values}")

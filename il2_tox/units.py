@@ -276,4 +276,3 @@ def display_unit(ucum: str | None) -> str:
         if found is not None:
             return found.display
     return ucum
-

@@ -224,7 +224,7 @@ class LiverRow:
 
 @dataclass(frozen=True)
 class News2Row:
-    """NEWS2 at one time: total, red single parameter, response band, and whether all 7 were there."""
+    """NEWS2 at one time: total, red single parameter, response band, all 7 present or not."""
 
     time: datetime
     score: int
@@ -401,4 +401,4 @@ def fmt(value: float | str, digits: int = 3) -> str:
     """Return a value as a message shows it (no trailing zeros: 84, 0.6, 11.2)."""
     if isinstance(value, str):
         return value
-    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.0f}"
+    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:.0f}"

@@ -77,7 +77,7 @@ class Rules:
         return self.rules[code]
 
     def source(self, *codes: str) -> str:
-        """Return the citation text of one or more rules, e.g. "Dutcher 2014 Table 3; CTCAE v5.0"."""
+        """Return the citation text of rules, e.g. "Dutcher 2014 Table 3; CTCAE v5.0"."""
         seen: list[str] = []
         for code in codes:
             for source_id in self.rules[code].source_ids:
@@ -136,9 +136,7 @@ def _build(path: str, raw: Mapping[str, Any], shipped: Mapping[str, Any]) -> Rul
         if section not in shipped:
             raise fail(section, "is not a section of the rules file")
     sources = raw.get("sources")
-    if not isinstance(sources, dict) or not all(
-        isinstance(v, str) and v for v in sources.values()
-    ):
+    if not isinstance(sources, dict) or not all(isinstance(v, str) and v for v in sources.values()):
         raise fail("sources", "must map each source ID to its citation text")
 
     def source_ids(where: str, entry: Mapping[str, Any]) -> tuple[str, ...]:
@@ -210,9 +208,7 @@ def _check_same_shape(
         elif isinstance(shipped_value, list):
             # Band bounds keep their length: the scores depend on it.
             ok = isinstance(value, list) and len(value) == len(shipped_value)
-            ok = ok and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in value
-            )
+            ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
         else:
             ok = isinstance(value, type(shipped_value))
         if not ok:
