@@ -1,0 +1,110 @@
+"""`python -m il2_tox migrate | import FILE... | export --patient ID`: the database commands.
+
+The database is `IL2TOX_DATABASE_URL`, else SQLite at `data/il2_tox.db`. Exit codes: 0 done;
+2 bad input (a refused file, an unknown patient, a bad time), one line each on stderr; 1 the
+database is not migrated or cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from il2_tox.course import CourseError, dump_course, parse_time, save_course
+from il2_tox.services import NotFound, export_course, import_files
+from il2_tox.store import Database, current_revision, display_url, head_revision, migrate
+
+
+def register(subparsers: Any) -> None:
+    """Add the migrate, import and export commands."""
+    parser = subparsers.add_parser(
+        "migrate",
+        help="create or upgrade the database schema (alembic upgrade head)",
+        description="Bring the database (IL2TOX_DATABASE_URL or data/il2_tox.db) to the newest "
+        "schema. Safe to run again.",
+    )
+    parser.set_defaults(func=run_migrate)
+
+    parser = subparsers.add_parser(
+        "import",
+        help="load course files into the database",
+        description="Load il2-tox-course/1 files, one transaction each. A refused file changes "
+        "nothing and is named on stderr; the others still load. A course already stored is "
+        "left as it is.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="course files (JSON)")
+    parser.set_defaults(func=run_import)
+
+    parser = subparsers.add_parser(
+        "export",
+        help="write a stored course back as a course file",
+        description="Write a patient's course (the latest admission unless --admitted-at) as an "
+        "il2-tox-course/1 file: current records, values and units as entered.",
+    )
+    parser.add_argument("--patient", required=True, metavar="ID", help="the patient's MRN")
+    parser.add_argument(
+        "--admitted-at", metavar="ISO", help="which admission, e.g. 2026-11-20T06:00:00Z"
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    parser.set_defaults(func=run_export)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    revision = migrate()
+    db = Database()
+    print(f"{display_url(db.url)}: schema at revision {revision} (newest)")
+    db.dispose()
+    return 0
+
+
+def _open_migrated() -> Database | None:
+    """Return the database, or None (having said why on stderr) if its schema is not the newest."""
+    db = Database()
+    current, head = current_revision(db), head_revision()
+    if current != head:
+        state = "has no schema" if current is None else f"is at schema {current}, not {head}"
+        print(
+            f"{display_url(db.url)} {state}: run `python -m il2_tox migrate` first",
+            file=sys.stderr,
+        )
+        db.dispose()
+        return None
+    return db
+
+
+def run_import(args: argparse.Namespace) -> int:
+    db = _open_migrated()
+    if db is None:
+        return 1
+    try:
+        results = import_files(db, args.files)
+    finally:
+        db.dispose()
+    for result in results:
+        print(result.describe(), file=sys.stderr if result.refused else sys.stdout)
+    return 2 if any(result.refused for result in results) else 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    try:
+        admitted_at = parse_time(args.admitted_at, "--admitted-at") if args.admitted_at else None
+    except CourseError as error:
+        print(error, file=sys.stderr)
+        return 2
+    db = _open_migrated()
+    if db is None:
+        return 1
+    try:
+        course = export_course(db, args.patient, admitted_at)
+    except NotFound as error:
+        print(error, file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    if args.output:
+        save_course(course, args.output)
+        print(f"{args.output}: {len(course.observations)} observations, {len(course.doses)} doses")
+    else:
+        sys.stdout.write(dump_course(course))
+    return 0

@@ -1,0 +1,529 @@
+"""Use cases that move whole courses in and out of the database: import, export, the ward list.
+
+A course is identified by its patient's MRN (`patient.id`) and its `admission.admitted_at`.
+Each course is imported in one write transaction, with its audit entry: it is stored whole or
+not at all. Importing a course that is already stored, identical, changes nothing ("already
+loaded"); one that differs from what is stored is refused (nothing is overwritten: corrections
+go through the ward, as new rows). Export gives back the current version of every record, with
+values and units as they were entered, so `export_course` of an imported course gives the same
+course.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from il2_tox import course as c
+from il2_tox.course import Course, CourseError, format_time, load_course
+from il2_tox.store import models as m
+from il2_tox.store.engine import Database
+from il2_tox.store.records import (
+    current_doses,
+    current_observations,
+    dose_is_current,
+    observation_is_current,
+    record_event,
+)
+
+ImportStatus = Literal["loaded", "already_loaded", "refused"]
+
+
+class NotFound(LookupError):
+    """No such patient or admission; `str()` is one line saying which."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What happened to one course (or file): loaded, already loaded, or refused and why."""
+
+    status: ImportStatus
+    source: str | None = None
+    patient_id: str | None = None
+    admitted_at: datetime | None = None
+    admission_id: int | None = None
+    observations: int = 0
+    doses: int = 0
+    error: CourseError | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.status == "refused"
+
+    def describe(self) -> str:
+        """Return one line for a person: `FILE: loaded MRN-1 admitted ... (n observations...)`."""
+        where = f"{self.source}: " if self.source else ""
+        if self.error is not None:
+            return f"{where}{self.error}"
+        admitted = format_time(self.admitted_at) if self.admitted_at else "?"
+        if self.status == "already_loaded":
+            return f"{where}already loaded ({self.patient_id} admitted {admitted}); nothing changed"
+        return (
+            f"{where}loaded {self.patient_id} admitted {admitted} "
+            f"({self.observations} observations, {self.doses} doses)"
+        )
+
+
+@dataclass(frozen=True)
+class AdmissionSummary:
+    """One line of the ward list: a current (not discharged) admission."""
+
+    admission_id: int
+    patient_id: str
+    name: str | None
+    ward: str | None
+    bed: str | None
+    admitted_at: datetime
+    latest_dose_cycle: int | None
+    latest_dose_number: int | None
+    latest_dose_status: str | None
+    observations: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Import
+
+
+def import_course(
+    db: Database, course: Course, recorded_by: str = "import", source: str | None = None
+) -> ImportResult:
+    """Store one course in one write transaction, with an audit entry; return what happened.
+
+    Already stored and identical: nothing changes, status `already_loaded`. Raise CourseError
+    (nothing written) when the MRN is stored with other demographics, when the admission is
+    stored with different content, or when a text cannot be stored (a NUL character). The user
+    `recorded_by` is created as a system user (no password, cannot sign in) if missing. Two
+    imports of the same new course racing on PostgreSQL: the loser retries once and reports
+    `already_loaded`.
+    """
+    _refuse_unstorable_text(course)
+    for attempt in (1, 2):
+        try:
+            with db.write_session() as session:
+                return _import(session, course, recorded_by, source)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def import_files(
+    db: Database,
+    paths: Iterable[str | Path],
+    progress: bool = True,
+    recorded_by: str = "import",
+) -> list[ImportResult]:
+    """Import course files, one transaction each; return one result per file, in order.
+
+    A bad file (CourseError: unreadable, invalid, conflicting) changes nothing and comes back
+    `refused` with its error; the other files still load. With `progress`, a tqdm bar is shown
+    on stderr when stderr is a terminal.
+    """
+    paths = list(paths)
+    results = []
+    bar = tqdm(
+        paths, desc="import", unit="file", file=sys.stderr, disable=None if progress else True
+    )
+    for path in bar:
+        source = str(path)
+        try:
+            result = import_course(db, load_course(path), recorded_by, source)
+        except CourseError as error:
+            result = ImportResult(status="refused", source=source, error=error)
+        results.append(result)
+    return results
+
+
+def _import(session: Session, course: Course, recorded_by: str, source: str | None) -> ImportResult:
+    user_id = _ensure_system_user(session, recorded_by)
+    patient = _find_or_add_patient(session, course.patient)
+    a = course.admission
+    admission = session.scalars(
+        select(m.Admission).where(
+            m.Admission.patient_id == patient.id, m.Admission.admitted_at == a.admitted_at
+        )
+    ).one_or_none()
+    if admission is not None:
+        if _fingerprint(_course_of(session, admission)) != _fingerprint(course):
+            raise CourseError(
+                "admission.admitted_at",
+                f"{course.patient.id} admitted {format_time(a.admitted_at)} is already stored "
+                "with different content; nothing was changed",
+            )
+        return _result("already_loaded", course, admission.id, source)
+
+    h = course.history
+    admission = m.Admission(
+        patient_id=patient.id,
+        admitted_at=a.admitted_at,
+        ward=a.ward,
+        bed=a.bed,
+        weight_kg=course.patient.weight_kg,
+        height_cm=course.patient.height_cm,
+        regimen_iu_per_kg=a.regimen_iu_per_kg,
+        usual_sbp_mmhg=a.usual_sbp_mmhg,
+        spo2_target=a.spo2_target,
+        brain_metastases=h.brain_metastases if h else None,
+        systemic_steroids=h.systemic_steroids if h else None,
+        ecog=h.ecog if h else None,
+        prior_therapies=list(h.prior_therapies) if h else None,
+    )
+    session.add(admission)
+    session.flush()
+    session.add_all(
+        m.PriorToxicity(
+            admission_id=admission.id,
+            agent=t.agent,
+            irae=t.irae,
+            grade=t.grade,
+            onset=t.onset,
+            resolved=t.resolved,
+            steroids=t.steroids,
+            note=t.note,
+        )
+        for t in course.prior_toxicities
+    )
+    recorded_at = m.utcnow()
+    if course.doses:
+        session.execute(
+            insert(m.Dose),
+            [
+                {
+                    "admission_id": admission.id,
+                    "cycle": d.cycle,
+                    "number": d.number,
+                    "time": d.time,
+                    "status": d.status,
+                    "reason": d.reason,
+                    "recorded_at": recorded_at,
+                    "recorded_by": user_id,
+                    "record_status": "final",
+                }
+                for d in course.doses
+            ],
+        )
+    if course.observations:
+        session.execute(
+            insert(m.Observation),
+            [_observation_row(o, admission.id, user_id, recorded_at) for o in course.observations],
+        )
+    record_event(
+        session,
+        actor=recorded_by,
+        action="import",
+        entity="admission",
+        entity_id=admission.id,
+        after={
+            "patient": course.patient.id,
+            "admitted_at": format_time(a.admitted_at),
+            "observations": len(course.observations),
+            "doses": len(course.doses),
+            "prior_toxicities": len(course.prior_toxicities),
+            "source": source,
+        },
+    )
+    return _result("loaded", course, admission.id, source)
+
+
+def _result(
+    status: ImportStatus, course: Course, admission_id: int, source: str | None
+) -> ImportResult:
+    return ImportResult(
+        status=status,
+        source=source,
+        patient_id=course.patient.id,
+        admitted_at=course.admission.admitted_at,
+        admission_id=admission_id,
+        observations=len(course.observations),
+        doses=len(course.doses),
+    )
+
+
+def _ensure_system_user(session: Session, username: str) -> int:
+    """Return the id of the user, adding it as an inactive system user if missing (race-safe)."""
+    dialect = session.get_bind().dialect.name
+    insert_user = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(m.User)
+    session.execute(
+        insert_user.values(
+            username=username,
+            display_name=username,
+            role="system",
+            active=False,
+            created_at=m.utcnow(),
+            version=1,
+        ).on_conflict_do_nothing(index_elements=["username"])
+    )
+    return session.scalars(select(m.User.id).where(m.User.username == username)).one()
+
+
+def _find_or_add_patient(session: Session, patient: c.Patient) -> m.Patient:
+    """Return the stored patient of this MRN, or add it; refuse other demographics for it."""
+    stored = session.scalars(select(m.Patient).where(m.Patient.mrn == patient.id)).one_or_none()
+    if stored is None:
+        stored = m.Patient(
+            mrn=patient.id, name=patient.name, sex=patient.sex, birth_date=patient.birth_date
+        )
+        session.add(stored)
+        session.flush()
+        return stored
+    for name in ("name", "sex", "birth_date"):
+        given, known = getattr(patient, name), getattr(stored, name)
+        if given != known:
+            raise CourseError(
+                f"patient.{name}",
+                f"{_text(given)} differs from {_text(known)} stored for {patient.id}; "
+                "nothing was changed (is this the right MRN?)",
+            )
+    return stored
+
+
+def _text(value: object) -> str:
+    return "(absent)" if value is None else json.dumps(str(value), ensure_ascii=False)
+
+
+def _observation_row(
+    o: c.Observation, admission_id: int, user_id: int, recorded_at: datetime
+) -> dict[str, Any]:
+    coded = isinstance(o.value, str)
+    return {
+        "admission_id": admission_id,
+        "observed_at": o.time,
+        "recorded_at": recorded_at,
+        "recorded_by": user_id,
+        "code": o.code,
+        "value": None if coded else float(o.value),
+        "value_text": o.value if coded else None,
+        "unit": o.unit,
+        "entered_value": None if o.entered_value is None else json.dumps(o.entered_value),
+        "entered_unit": o.entered_unit,
+        "ref_low": o.ref_low,
+        "ref_high": o.ref_high,
+        "period_h": o.period_h,
+        "status": "final",
+    }
+
+
+def _texts(course: Course) -> Iterator[tuple[str, str | None]]:
+    """Yield (field, text) for every free text of a course."""
+    yield "patient.id", course.patient.id
+    yield "patient.name", course.patient.name
+    yield "admission.ward", course.admission.ward
+    yield "admission.bed", course.admission.bed
+    if course.history is not None:
+        for i, therapy in enumerate(course.history.prior_therapies):
+            yield f"history.prior_therapies[{i}]", therapy
+    for i, t in enumerate(course.prior_toxicities):
+        yield f"prior_toxicities[{i}].agent", t.agent
+        yield f"prior_toxicities[{i}].note", t.note
+    for i, d in enumerate(course.doses):
+        yield f"doses[{i}].reason", d.reason
+
+
+def _refuse_unstorable_text(course: Course) -> None:
+    """Raise CourseError for a text PostgreSQL cannot store (NUL); refused on SQLite alike."""
+    for field_path, text in _texts(course):
+        if text is not None and "\x00" in text:
+            raise CourseError(
+                field_path, "contains a NUL character (\\u0000), which cannot be stored"
+            )
+
+
+def _fingerprint(course: Course) -> str:
+    """Return the course as canonical JSON text, record lists in a fixed order."""
+    doc = c.course_to_dict(course)
+    for key in ("prior_toxicities", "doses", "observations"):
+        doc[key] = sorted(json.dumps(item, sort_keys=True) for item in doc.get(key, ()))
+    return json.dumps(doc, sort_keys=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Export and reading
+
+
+def export_course(db: Database, patient_id: str, admitted_at: datetime | None = None) -> Course:
+    """Return the stored course of a patient: the latest admission, or the one admitted then.
+
+    Only current records (not corrected, not entered in error), values and units as entered.
+    Raise NotFound for an unknown MRN or admission time.
+    """
+    with db.read_session() as session:
+        return _course_of(session, _find_admission(session, patient_id, admitted_at))
+
+
+def load_course_from_db(db: Database, admission_id: int) -> Course:
+    """Return the current course of one admission by its database id; raise NotFound."""
+    with db.read_session() as session:
+        admission = session.get(m.Admission, admission_id)
+        if admission is None:
+            raise NotFound(f"no admission {admission_id} in the database")
+        return _course_of(session, admission)
+
+
+def _find_admission(session: Session, patient_id: str, admitted_at: datetime | None) -> m.Admission:
+    patient = session.scalars(select(m.Patient).where(m.Patient.mrn == patient_id)).one_or_none()
+    if patient is None:
+        raise NotFound(f"no patient {patient_id} in the database")
+    query = select(m.Admission).where(m.Admission.patient_id == patient.id)
+    if admitted_at is not None:
+        query = query.where(m.Admission.admitted_at == admitted_at)
+    admission = session.scalars(query.order_by(m.Admission.admitted_at.desc()).limit(1)).first()
+    if admission is None:
+        when = f" admitted {format_time(admitted_at)}" if admitted_at is not None else ""
+        raise NotFound(f"no admission of {patient_id}{when} in the database")
+    return admission
+
+
+def _course_of(session: Session, admission: m.Admission) -> Course:
+    patient = session.get_one(m.Patient, admission.patient_id)
+    toxicities = session.scalars(
+        select(m.PriorToxicity)
+        .where(m.PriorToxicity.admission_id == admission.id)
+        .order_by(m.PriorToxicity.id)
+    )
+    history = None
+    if admission.prior_therapies is not None:
+        history = c.History(
+            brain_metastases=admission.brain_metastases,
+            systemic_steroids=admission.systemic_steroids,
+            ecog=admission.ecog,
+            prior_therapies=tuple(admission.prior_therapies),
+        )
+    return Course(
+        patient=c.Patient(
+            id=patient.mrn,
+            weight_kg=admission.weight_kg,
+            name=patient.name,
+            sex=patient.sex,
+            birth_date=patient.birth_date,
+            height_cm=admission.height_cm,
+        ),
+        admission=c.Admission(
+            admitted_at=admission.admitted_at,
+            ward=admission.ward,
+            bed=admission.bed,
+            regimen_iu_per_kg=admission.regimen_iu_per_kg,
+            usual_sbp_mmhg=admission.usual_sbp_mmhg,
+            spo2_target=admission.spo2_target,
+        ),
+        history=history,
+        prior_toxicities=tuple(
+            c.PriorToxicity(
+                agent=t.agent,
+                irae=t.irae,
+                grade=t.grade,
+                resolved=t.resolved,
+                onset=t.onset,
+                steroids=t.steroids,
+                note=t.note,
+            )
+            for t in toxicities
+        ),
+        doses=tuple(
+            c.Dose(cycle=d.cycle, number=d.number, time=d.time, status=d.status, reason=d.reason)
+            for d in session.scalars(current_doses(admission.id))
+        ),
+        observations=tuple(
+            _observation_of(o) for o in session.scalars(current_observations(admission.id))
+        ),
+    )
+
+
+def _observation_of(row: m.Observation) -> c.Observation:
+    value: float | str
+    if row.value_text is not None:
+        value = row.value_text
+    else:
+        assert row.value is not None  # the one_value check constraint
+        value = row.value
+    return c.Observation(
+        time=row.observed_at,
+        code=row.code,
+        value=value,
+        unit=row.unit,
+        entered_value=None if row.entered_value is None else json.loads(row.entered_value),
+        entered_unit=row.entered_unit,
+        ref_low=row.ref_low,
+        ref_high=row.ref_high,
+        period_h=row.period_h,
+    )
+
+
+def list_admissions(db: Database) -> list[AdmissionSummary]:
+    """Return the current (not discharged) admissions, by ward and bed, for the ward list.
+
+    Three queries whatever the number of patients. `latest_dose_*` is the highest cycle and
+    number recorded (given, held or not given), None before the first dose.
+    """
+    with db.read_session() as session:
+        admissions = (
+            session.execute(
+                select(m.Admission, m.Patient)
+                .join(m.Patient, m.Patient.id == m.Admission.patient_id)
+                .where(m.Admission.discharged_at.is_(None))
+                .order_by(m.Admission.ward, m.Admission.bed, m.Admission.admitted_at)
+            )
+            .tuples()
+            .all()
+        )
+        current = select(m.Admission.id).where(m.Admission.discharged_at.is_(None))
+        counts: dict[int, int] = {
+            admission_id: count
+            for admission_id, count in session.execute(
+                select(m.Observation.admission_id, func.count())
+                .where(m.Observation.admission_id.in_(current), observation_is_current())
+                .group_by(m.Observation.admission_id)
+            ).tuples()
+        }
+        ranked = (
+            select(
+                m.Dose.admission_id,
+                m.Dose.cycle,
+                m.Dose.number,
+                m.Dose.status,
+                func.row_number()
+                .over(
+                    partition_by=m.Dose.admission_id,
+                    order_by=(m.Dose.cycle.desc(), m.Dose.number.desc(), m.Dose.id.desc()),
+                )
+                .label("rank"),
+            )
+            .where(m.Dose.admission_id.in_(current), dose_is_current())
+            .subquery()
+        )
+        latest: dict[int, tuple[int, int, str]] = {
+            admission_id: (cycle, number, status)
+            for admission_id, cycle, number, status in session.execute(
+                select(
+                    ranked.c.admission_id, ranked.c.cycle, ranked.c.number, ranked.c.status
+                ).where(ranked.c.rank == 1)
+            ).tuples()
+        }
+    summaries = []
+    for admission, patient in admissions:
+        cycle, number, status = latest.get(admission.id, (None, None, None))
+        summaries.append(
+            AdmissionSummary(
+                admission_id=admission.id,
+                patient_id=patient.mrn,
+                name=patient.name,
+                ward=admission.ward,
+                bed=admission.bed,
+                admitted_at=admission.admitted_at,
+                latest_dose_cycle=cycle,
+                latest_dose_number=number,
+                latest_dose_status=status,
+                observations=counts.get(admission.id, 0),
+            )
+        )
+    return summaries

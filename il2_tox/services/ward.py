@@ -1,0 +1,98 @@
+"""The ward overview: one row per admitted patient, most urgent first.
+
+Pure functions of a course and its assessment (the one `assess`), so the page shows exactly
+what the engine says, and the summary is tested without a browser or a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from il2_tox.assess import Assessment, assess
+from il2_tox.course import Course
+from il2_tox.rules.base import ADVICE, HR, SBP, SEVERITIES, WEIGHT
+from il2_tox.rules.config import Rules
+
+# Vitals are due every 4 h on HD IL-2 (REFERENCE.md §1, DUT-T2: every 2-4 h).
+VITALS_OVERDUE_AFTER = timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class WardRow:
+    """What the ward overview shows for one patient."""
+
+    patient_id: str
+    name: str
+    bed: str
+    cycle: int
+    doses_given: int
+    next_dose_number: int | None
+    next_dose_time: datetime | None
+    advice: str | None
+    criteria: tuple[str, ...]
+    critical: int
+    warning: int
+    flags: tuple[str, ...]
+    news2: int | None
+    news2_response: str | None
+    weight_gain_pct: float | None
+    last_vitals_at: datetime | None
+    overdue: bool
+
+    @property
+    def dose_label(self) -> str:
+        """E.g. "C1 · dose 6/14" (the next dose), or "C1 · 14/14 done"."""
+        if self.next_dose_number is None:
+            return f"C{self.cycle} · {self.doses_given} given, cycle complete"
+        return f"C{self.cycle} · dose {self.next_dose_number}/14"
+
+    def urgency(self) -> tuple[int, int, int, int, str]:
+        """Sort key: hold first, then critical flags, caution, warnings, NEWS2, bed."""
+        advice_rank = ADVICE.index(self.advice) if self.advice in ADVICE else 0
+        return (-advice_rank, -self.critical, -self.warning, -(self.news2 or 0), self.bed)
+
+
+def summarize(course: Course, assessment: Assessment, now: datetime) -> WardRow:
+    """Return the ward row of one course; `now` decides only whether vitals are overdue."""
+    nxt = assessment.next_dose
+    last_dose = max(course.doses, key=lambda d: d.time) if course.doses else None
+    cycle = nxt.cycle if nxt is not None else (last_dose.cycle if last_dose else 1)
+    given = sum(1 for d in course.doses if d.cycle == cycle and d.status == "given")
+    active = [f for f in assessment.flags if f.active]
+    active.sort(key=lambda f: -SEVERITIES.index(f.severity))
+    vitals = [o.time for o in course.observations if o.concept in (HR, SBP)]
+    last_vitals = max(vitals) if vitals else None
+    weights = [o for o in course.observations if o.concept == WEIGHT]
+    gain = None
+    if weights:
+        latest = max(weights, key=lambda o: o.time)
+        gain = (float(latest.value) / course.patient.weight_kg - 1.0) * 100.0
+    news = assessment.news2[-1] if assessment.news2 else None
+    return WardRow(
+        patient_id=course.patient.id,
+        name=course.patient.name or course.patient.id,
+        bed=course.admission.bed or "",
+        cycle=cycle,
+        doses_given=given,
+        next_dose_number=nxt.number if nxt is not None else None,
+        next_dose_time=nxt.time if nxt is not None else None,
+        advice=nxt.advice if nxt is not None else None,
+        criteria=tuple(c.message for c in nxt.criteria) if nxt is not None else (),
+        critical=sum(1 for f in active if f.severity == "critical"),
+        warning=sum(1 for f in active if f.severity == "warning"),
+        flags=tuple(f.message for f in active),
+        news2=news.score if news is not None else None,
+        news2_response=news.response if news is not None else None,
+        weight_gain_pct=gain,
+        last_vitals_at=last_vitals,
+        overdue=last_vitals is None or now - last_vitals > VITALS_OVERDUE_AFTER,
+    )
+
+
+def ward_rows(courses: Iterable[Course], rules: Rules, now: datetime) -> list[WardRow]:
+    """Return one row per course, most urgent first."""
+    rows = [summarize(course, assess(course, rules), now) for course in courses]
+    rows.sort(key=WardRow.urgency)
+    return rows
