@@ -1,13 +1,338 @@
-"""PLACEHOLDER: being written (engine helper 2)."""
+"""NEWS2 (RCP 2017) for every time a NEWS2 parameter was recorded, and early-warning flags.
+
+The chart is data (`news2.score` in the rules file): each parameter's band upper ends
+(inclusive) and band scores, so bands are contiguous: 38.05 °C is above 38.0 and scores as
+38.1-39.0 (REFERENCE.md §7.1). Flags are deliberately few, because IL-2 physiology alone scores
+"medium" (docs/news2.md): only the high band, or a rise over the patient's own on-treatment
+level.
+"""
 
 from __future__ import annotations
 
-from il2_tox.rules.base import CourseIndex, Flag, News2Row
+from bisect import bisect_left, insort
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from il2_tox.course import Observation
+from il2_tox.rules.base import (
+    ACVPU,
+    FIO2,
+    HR,
+    O2_FLOW,
+    RR,
+    SBP,
+    SPO2,
+    TEMP,
+    CourseIndex,
+    Flag,
+    News2Row,
+    make_flag,
+)
+from il2_tox.rules.config import Rule
+
+SCALE2_TARGET = "88-92"  # the course format's value for a prescribed 88-92 % target
+CONCEPTS = (RR, SPO2, O2_FLOW, FIO2, SBP, HR, ACVPU, TEMP)
+PARAMETERS = (
+    "respiration",
+    "spo2",
+    "air_or_oxygen",
+    "systolic",
+    "pulse",
+    "consciousness",
+    "temperature",
+)
+ALERT = "A"
+
+
+def _num(obs: Observation) -> float:
+    """Return a value rounded to 9 significant digits (°F conversion leaves 38.00000000000001)."""
+    return float(f"{float(obs.value):.9g}")
+
+
+def band_score(value: float, bounds: Sequence[float], scores: Sequence[float]) -> int:
+    """Return the score of the band holding `value`: bands end at `bounds`, upper end inclusive."""
+    return int(scores[bisect_left(list(bounds), value)])
+
+
+@dataclass(frozen=True)
+class _Chart:
+    """The `news2.score` entry read once: band bounds and scores per parameter."""
+
+    rule: Rule
+    scale2: bool
+
+    def respiration(self, obs: Observation) -> int:
+        return band_score(
+            _num(obs), self.rule.nums("respiration_bounds"), self.rule.nums("respiration_scores")
+        )
+
+    def systolic(self, obs: Observation) -> int:
+        return band_score(
+            _num(obs), self.rule.nums("systolic_bounds"), self.rule.nums("systolic_scores")
+        )
+
+    def pulse(self, obs: Observation) -> int:
+        return band_score(_num(obs), self.rule.nums("pulse_bounds"), self.rule.nums("pulse_scores"))
+
+    def temperature(self, obs: Observation) -> int:
+        return band_score(
+            _num(obs), self.rule.nums("temperature_bounds"), self.rule.nums("temperature_scores")
+        )
+
+    def consciousness(self, obs: Observation) -> int:
+        return 0 if obs.value == ALERT else int(self.rule.num("consciousness_not_alert_score"))
+
+    def on_oxygen(self, flow: Observation | None, fio2: Observation | None) -> bool:
+        by_flow = flow is not None and _num(flow) > self.rule.num("oxygen_flow_above")
+        by_fio2 = fio2 is not None and _num(fio2) > self.rule.num("oxygen_fio2_above")
+        return by_flow or by_fio2
+
+    def spo2(self, obs: Observation, oxygen: bool) -> int:
+        """Score SpO2 on Scale 1, or on Scale 2 where the course's target is 88-92 %.
+
+        On Scale 2 a saturation above the hypoxia bands scores 0 on air; on oxygen it is scored
+        by the oxygen bands (93-94 -> 1, 95-96 -> 2, >= 97 -> 3). When air/oxygen was not
+        recorded the reading is scored as on air: an incomplete set counts only what is there.
+        """
+        value = _num(obs)
+        if not self.scale2:
+            return band_score(
+                value, self.rule.nums("spo2_scale1_bounds"), self.rule.nums("spo2_scale1_scores")
+            )
+        low_bounds = self.rule.nums("spo2_scale2_bounds")
+        if value <= low_bounds[-1]:
+            return band_score(value, low_bounds, self.rule.nums("spo2_scale2_scores"))
+        if not oxygen:
+            return 0
+        return band_score(
+            value,
+            self.rule.nums("spo2_scale2_oxygen_bounds"),
+            self.rule.nums("spo2_scale2_oxygen_scores"),
+        )
+
+
+class _Sweep:
+    """Latest observation of each concept as time moves forward (one pass, no re-scans)."""
+
+    def __init__(self, index: CourseIndex, window: timedelta) -> None:
+        self.series = {c: index.get(c) for c in CONCEPTS}
+        self.next = dict.fromkeys(CONCEPTS, 0)
+        self.window = window
+
+    def latest(self, concept: str, moment: datetime) -> Observation | None:
+        items = self.series[concept]
+        i = self.next[concept]
+        while i < len(items) and items[i].time <= moment:
+            i += 1
+        self.next[concept] = i
+        if i == 0 or items[i - 1].time < moment - self.window:
+            return None
+        return items[i - 1]
+
+
+def _response(total: int, red: bool, rule: Rule) -> str:
+    if total >= rule.num("high_from"):
+        return "high"
+    if total >= rule.num("medium_from"):
+        return "medium"
+    return "low-medium" if red else "low"
 
 
 def table(index: CourseIndex) -> list[News2Row]:
-    return []
+    """Return one News2Row per time at which any NEWS2 parameter was recorded.
+
+    The set at a time holds each parameter's latest value in the `set_window_min` minutes up to
+    and including it; `complete` when all seven are there (air/oxygen counts when flow or FiO2
+    is). An incomplete set's score counts only what is there.
+    """
+    rule = index.rules.rule("news2.score")
+    response_rule = index.rules.rule("news2.response")
+    red_score = int(response_rule.num("single_parameter"))
+    chart = _Chart(rule, index.course.admission.spo2_target == SCALE2_TARGET)
+    sweep = _Sweep(index, timedelta(minutes=rule.num("set_window_min")))
+    oxygen_score = int(rule.num("oxygen_score"))
+    times = sorted({o.time for c in CONCEPTS for o in index.get(c)})
+    rows = []
+    for moment in times:
+        latest = {c: sweep.latest(c, moment) for c in CONCEPTS}
+        flow, fio2 = latest[O2_FLOW], latest[FIO2]
+        oxygen = chart.on_oxygen(flow, fio2)
+        scored: list[tuple[str, int]] = []
+        if (obs := latest[RR]) is not None:
+            scored.append(("respiration", chart.respiration(obs)))
+        if (obs := latest[SPO2]) is not None:
+            scored.append(("spo2", chart.spo2(obs, oxygen)))
+        if flow is not None or fio2 is not None:
+            scored.append(("air_or_oxygen", oxygen_score if oxygen else 0))
+        if (obs := latest[SBP]) is not None:
+            scored.append(("systolic", chart.systolic(obs)))
+        if (obs := latest[HR]) is not None:
+            scored.append(("pulse", chart.pulse(obs)))
+        if (obs := latest[ACVPU]) is not None:
+            scored.append(("consciousness", chart.consciousness(obs)))
+        if (obs := latest[TEMP]) is not None:
+            scored.append(("temperature", chart.temperature(obs)))
+        total = sum(score for _, score in scored)
+        red = any(score >= red_score for _, score in scored)
+        rows.append(
+            News2Row(
+                time=moment,
+                score=total,
+                red_single_parameter=red,
+                response=_response(total, red, response_rule),
+                complete=len(scored) == len(PARAMETERS),
+                parameters=tuple(scored),
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Early-warning flags
+
+
+class _RollingMedian:
+    """Median of the complete on-treatment scores in a trailing window (sorted, bisect-kept)."""
+
+    def __init__(self, window: timedelta) -> None:
+        self.window = window
+        self.entries: list[News2Row] = []
+        self.start = 0
+        self.sorted_scores: list[int] = []
+
+    def add(self, row: News2Row) -> None:
+        self.entries.append(row)
+        insort(self.sorted_scores, row.score)
+
+    def median_before(self, moment: datetime) -> float | None:
+        """Return the median score of rows in [moment - window, moment); None if none."""
+        while (
+            self.start < len(self.entries) and self.entries[self.start].time < moment - self.window
+        ):
+            old = self.entries[self.start].score
+            del self.sorted_scores[bisect_left(self.sorted_scores, old)]
+            self.start += 1
+        n = len(self.sorted_scores)
+        if n == 0:
+            return None
+        middle = n // 2
+        if n % 2:
+            return float(self.sorted_scores[middle])
+        return (self.sorted_scores[middle - 1] + self.sorted_scores[middle]) / 2
+
+
+@dataclass
+class _Episode:
+    """Consecutive rows meeting one rule: one flag."""
+
+    first: News2Row
+    last: News2Row
+    detail: str
+    with_rise: bool = False
+
+
+class _Episodes:
+    """Group consecutive rows meeting a rule into episodes."""
+
+    def __init__(self) -> None:
+        self.items: list[_Episode] = []
+        self.ongoing = False
+
+    def step(self, row: News2Row, met: bool, detail: str) -> _Episode | None:
+        """Extend or start an episode when `met`; close the current one otherwise."""
+        if not met:
+            self.ongoing = False
+            return None
+        if self.ongoing:
+            self.items[-1].last = row
+        else:
+            self.items.append(_Episode(row, row, detail))
+            self.ongoing = True
+        return self.items[-1]
 
 
 def flags(index: CourseIndex, rows: list[News2Row]) -> list[Flag]:
-    return []
+    """Return early-warning flags: one per episode of the high band, one per episode of a rise.
+
+    `news2.high`: score at or above `high_from` (an incomplete set counts, its score being a
+    floor). `news2.rise`: a complete set scoring at least `rise_at_least` above the median of
+    the patient's complete on-treatment sets (at or after the first given dose) of the previous
+    `baseline_window_h` hours; none without such a baseline. Consecutive rows meeting a rule
+    form one episode (one flag, `last_seen` its last row). Both warning; a high-band episode
+    with a rise in it is critical.
+    """
+    rule = index.rules.rule("news2.early_warning")
+    high_from = rule.num("high_from")
+    rise_at_least = rule.num("rise_at_least")
+    window_h = rule.num("baseline_window_h")
+    first_dose = index.first_dose_time()
+    rolling = _RollingMedian(timedelta(hours=window_h))
+    high, rise = _Episodes(), _Episodes()
+    for row in rows:
+        on_treatment = first_dose is not None and row.time >= first_dose
+        median = rolling.median_before(row.time) if on_treatment else None
+        gain = None if median is None or not row.complete else row.score - median
+        is_rise = gain is not None and gain >= rise_at_least
+        rise_detail = (
+            f"NEWS2 {row.score}, up {_points(gain or 0)} from the median of the previous "
+            f"{_points(window_h)} h"
+        )
+        rise.step(row, is_rise, rise_detail)
+        episode = high.step(row, row.score >= high_from, f"NEWS2 {row.score} (high band)")
+        if episode is not None and is_rise:
+            episode.with_rise = True
+        if on_treatment and row.complete:
+            rolling.add(row)
+    latest = rows[-1].time if rows else None
+    out = [
+        _flag(
+            index,
+            episode,
+            code="news2.high",
+            severity="critical" if episode.with_rise else "warning",
+            message=f"{episode.detail}; IL-2 physiology alone reaches medium, "
+            "judge it with the dose criteria",
+            active=episode.last.time == latest,
+        )
+        for episode in high.items
+    ]
+    out += [
+        _flag(
+            index,
+            episode,
+            code="news2.rise",
+            severity="warning",
+            message=f"{episode.detail}: a change from the patient's own on-treatment level",
+            active=episode.last.time == latest,
+        )
+        for episode in rise.items
+    ]
+    return out
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def _flag(
+    index: CourseIndex, episode: _Episode, *, code: str, severity: str, message: str, active: bool
+) -> Flag:
+    return make_flag(
+        index,
+        category="early_warning",
+        severity=severity,
+        code=code,
+        time=episode.first.time,
+        message=message,
+        evidence=_evidence(index, episode.first.time),
+        source=index.rules.source("news2.early_warning"),
+        last_seen=episode.last.time,
+        active=active,
+    )
+
+
+def _evidence(index: CourseIndex, moment: datetime) -> list[Observation]:
+    window = index.rules.rule("news2.score").num("set_window_min") / 60
+    found = (index.latest(c, moment, window) for c in CONCEPTS)
+    return [obs for obs in found if obs is not None]
