@@ -152,7 +152,7 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {
     "uneventful": Scenario(),
-    "capillary_leak": Scenario(leak=1.45, diarrhoea=0.3),
+    "capillary_leak": Scenario(leak=1.6, diarrhoea=0.3),
     "cholestatic": Scenario(leak=0.6, liver="cholestatic"),
     "hepatocellular": Scenario(leak=0.45, liver="hepatocellular"),
     "colitis": Scenario(leak=0.45, diarrhoea=1.1),
@@ -481,7 +481,11 @@ class _Simulation:
         # Charted against the nominal shift length, not the minutes of charting jitter.
         period = max(1, round(minute / 60.0 - self.last_urine_h))
         self.last_urine_h = minute / 60.0
-        fraction = max(0.04, 1.0 - 0.78 * self.leak_load) * rng.uniform(0.88, 1.12)
+        # Less urine as the leak grows, and less again while the kidneys are underperfused.
+        sbp = float(self.latest.get("sbp", self.usual_sbp))
+        perfusion = min(1.0, max(0.5, 1.0 - 0.025 * (self.target_sbp + 10 - sbp)))
+        leak = max(0.04, 1.0 - 0.78 * self.leak_load)
+        fraction = leak * perfusion * rng.uniform(0.88, 1.12)
         volume = self.urine0 * fraction * period / 8.0
         if period == 8 and volume < 200:
             # Oliguria: the nurse measures every 4 h.
@@ -528,7 +532,7 @@ class _Simulation:
         self._record(minute, AST, ast, lab[AST])
         self._record(minute, ALP, alp, lab[ALP])
         self.latest["bilirubin"] = self._record(minute, BILIRUBIN, bili, lab[BILIRUBIN])
-        fall = 1.0 - math.exp(-(0.07 + 0.08 * self.s.leak) * load)
+        fall = 1.0 - math.exp(-(0.09 + 0.08 * self.s.leak) * load)
         albumin = self.alb0 - (self.alb0 - 2.1) * fall + g(0, 0.06)
         self._record(minute, ALBUMIN, albumin, lab[ALBUMIN])
         drop = 0.5 * (1.0 - math.exp(-load / 5.0)) * (0.7 + 0.4 * min(1.5, self.s.leak))
@@ -916,7 +920,7 @@ _DEMO: tuple[_DemoPatient, ...] = (
             doses_so_far=9,
             history=_history("pembrolizumab", "ipilimumab+nivolumab"),
         ),
-        seed=109,
+        seed=58,
         due_in_min=15,
     ),
     _DemoPatient(
