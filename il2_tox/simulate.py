@@ -847,8 +847,13 @@ def next_dose_minute(scenario: Scenario) -> int:
     return first_dose + done * DOSE_INTERVAL_MIN
 
 
+DEMO_WARD = "7B"
+
+
 @dataclass(frozen=True)
 class _DemoPatient:
+    """One bed of the demo ward: who, which scenario and seed, and when the next dose is due."""
+
     patient_id: str
     name: str
     bed: str
@@ -868,9 +873,6 @@ class _DemoPatient:
             bed=self.bed,
             until=now,
         )
-
-
-DEMO_WARD = "7B"
 
 
 def _history(*therapies: str, ecog: int = 0, brain: str = "none") -> History:
