@@ -10,9 +10,10 @@ level.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from il2_tox.course import Observation
 from il2_tox.rules.base import (
@@ -31,6 +32,7 @@ from il2_tox.rules.base import (
 )
 from il2_tox.rules.config import Rule
 
+T = TypeVar("T")
 SCALE2_TARGET = "88-92"  # the course format's value for a prescribed 88-92 % target
 CONCEPTS = (RR, SPO2, O2_FLOW, FIO2, SBP, HR, ACVPU, TEMP)
 PARAMETERS = (
@@ -50,42 +52,51 @@ def _num(obs: Observation) -> float:
     return float(f"{float(obs.value):.9g}")
 
 
-def band_score(value: float, bounds: Sequence[float], scores: Sequence[float]) -> int:
+def band_score(value: float, bounds: Sequence[float], scores: Sequence[int]) -> int:
     """Return the score of the band holding `value`: bands end at `bounds`, upper end inclusive."""
-    return int(scores[bisect_left(list(bounds), value)])
+    return scores[bisect_left(bounds, value)]
 
 
-@dataclass(frozen=True)
+Bands = tuple[list[float], list[int]]
+
+
 class _Chart:
-    """The `news2.score` entry read once: band bounds and scores per parameter."""
+    """The `news2.score` entry, read once per assessment: band bounds and scores."""
 
-    rule: Rule
-    scale2: bool
+    def __init__(self, rule: Rule, scale2: bool) -> None:
+        def bands(name: str) -> Bands:
+            return list(rule.nums(f"{name}_bounds")), [int(v) for v in rule.nums(f"{name}_scores")]
+
+        self.scale2 = scale2
+        self.respiration_bands = bands("respiration")
+        self.systolic_bands = bands("systolic")
+        self.pulse_bands = bands("pulse")
+        self.temperature_bands = bands("temperature")
+        self.scale1_bands = bands("spo2_scale1")
+        self.scale2_bands = bands("spo2_scale2")
+        self.scale2_oxygen_bands = bands("spo2_scale2_oxygen")
+        self.not_alert = int(rule.num("consciousness_not_alert_score"))
+        self.flow_above = rule.num("oxygen_flow_above")
+        self.fio2_above = rule.num("oxygen_fio2_above")
 
     def respiration(self, obs: Observation) -> int:
-        return band_score(
-            _num(obs), self.rule.nums("respiration_bounds"), self.rule.nums("respiration_scores")
-        )
+        return band_score(_num(obs), *self.respiration_bands)
 
     def systolic(self, obs: Observation) -> int:
-        return band_score(
-            _num(obs), self.rule.nums("systolic_bounds"), self.rule.nums("systolic_scores")
-        )
+        return band_score(_num(obs), *self.systolic_bands)
 
     def pulse(self, obs: Observation) -> int:
-        return band_score(_num(obs), self.rule.nums("pulse_bounds"), self.rule.nums("pulse_scores"))
+        return band_score(_num(obs), *self.pulse_bands)
 
     def temperature(self, obs: Observation) -> int:
-        return band_score(
-            _num(obs), self.rule.nums("temperature_bounds"), self.rule.nums("temperature_scores")
-        )
+        return band_score(_num(obs), *self.temperature_bands)
 
     def consciousness(self, obs: Observation) -> int:
-        return 0 if obs.value == ALERT else int(self.rule.num("consciousness_not_alert_score"))
+        return 0 if obs.value == ALERT else self.not_alert
 
     def on_oxygen(self, flow: Observation | None, fio2: Observation | None) -> bool:
-        by_flow = flow is not None and _num(flow) > self.rule.num("oxygen_flow_above")
-        by_fio2 = fio2 is not None and _num(fio2) > self.rule.num("oxygen_fio2_above")
+        by_flow = flow is not None and _num(flow) > self.flow_above
+        by_fio2 = fio2 is not None and _num(fio2) > self.fio2_above
         return by_flow or by_fio2
 
     def spo2(self, obs: Observation, oxygen: bool) -> int:
@@ -97,38 +108,37 @@ class _Chart:
         """
         value = _num(obs)
         if not self.scale2:
-            return band_score(
-                value, self.rule.nums("spo2_scale1_bounds"), self.rule.nums("spo2_scale1_scores")
-            )
-        low_bounds = self.rule.nums("spo2_scale2_bounds")
+            return band_score(value, *self.scale1_bands)
+        low_bounds, low_scores = self.scale2_bands
         if value <= low_bounds[-1]:
-            return band_score(value, low_bounds, self.rule.nums("spo2_scale2_scores"))
+            return band_score(value, low_bounds, low_scores)
         if not oxygen:
             return 0
-        return band_score(
-            value,
-            self.rule.nums("spo2_scale2_oxygen_bounds"),
-            self.rule.nums("spo2_scale2_oxygen_scores"),
-        )
+        return band_score(value, *self.scale2_oxygen_bands)
 
 
-class _Sweep:
-    """Latest observation of each concept as time moves forward (one pass, no re-scans)."""
+class _Track(Generic[T]):
+    """One concept's observations with a value computed once per observation (a score, or
+    "on oxygen"), read as time moves forward: one pass over the course, no re-scans."""
 
-    def __init__(self, index: CourseIndex, window: timedelta) -> None:
-        self.series = {c: index.get(c) for c in CONCEPTS}
-        self.next = dict.fromkeys(CONCEPTS, 0)
+    def __init__(self, items: Sequence[Observation], values: list[T], window: timedelta) -> None:
+        self.items = items
+        self.values = values
         self.window = window
+        self.next = 0
 
-    def latest(self, concept: str, moment: datetime) -> Observation | None:
-        items = self.series[concept]
-        i = self.next[concept]
+    def latest(self, moment: datetime) -> int:
+        """Return the position of the latest observation in the window up to `moment`, or -1.
+
+        Calls must come in time order.
+        """
+        items, i = self.items, self.next
         while i < len(items) and items[i].time <= moment:
             i += 1
-        self.next[concept] = i
+        self.next = i
         if i == 0 or items[i - 1].time < moment - self.window:
-            return None
-        return items[i - 1]
+            return -1
+        return i - 1
 
 
 def _response(total: int, red: bool, rule: Rule) -> str:
@@ -149,40 +159,53 @@ def table(index: CourseIndex) -> list[News2Row]:
     rule = index.rules.rule("news2.score")
     response_rule = index.rules.rule("news2.response")
     red_score = int(response_rule.num("single_parameter"))
-    chart = _Chart(rule, index.course.admission.spo2_target == SCALE2_TARGET)
-    sweep = _Sweep(index, timedelta(minutes=rule.num("set_window_min")))
     oxygen_score = int(rule.num("oxygen_score"))
+    chart = _Chart(rule, index.course.admission.spo2_target == SCALE2_TARGET)
+    window = timedelta(minutes=rule.num("set_window_min"))
+
+    def scored(concept: str, score: Callable[[Observation], int]) -> _Track[int]:
+        items = index.get(concept)
+        return _Track(items, [score(o) for o in items], window)
+
+    # Each observation is scored once; only Scale 2 SpO2 depends on the set (air or oxygen).
+    fixed = (
+        ("respiration", scored(RR, chart.respiration)),
+        ("systolic", scored(SBP, chart.systolic)),
+        ("pulse", scored(HR, chart.pulse)),
+        ("consciousness", scored(ACVPU, chart.consciousness)),
+        ("temperature", scored(TEMP, chart.temperature)),
+    )
+    flow = _Track(
+        index.get(O2_FLOW), [chart.on_oxygen(o, None) for o in index.get(O2_FLOW)], window
+    )
+    fio2 = _Track(index.get(FIO2), [chart.on_oxygen(None, o) for o in index.get(FIO2)], window)
+    spo2 = _Track(index.get(SPO2), list(index.get(SPO2)), window)
     times = sorted({o.time for c in CONCEPTS for o in index.get(c)})
     rows = []
     for moment in times:
-        latest = {c: sweep.latest(c, moment) for c in CONCEPTS}
-        flow, fio2 = latest[O2_FLOW], latest[FIO2]
-        oxygen = chart.on_oxygen(flow, fio2)
-        scored: list[tuple[str, int]] = []
-        if (obs := latest[RR]) is not None:
-            scored.append(("respiration", chart.respiration(obs)))
-        if (obs := latest[SPO2]) is not None:
-            scored.append(("spo2", chart.spo2(obs, oxygen)))
-        if flow is not None or fio2 is not None:
-            scored.append(("air_or_oxygen", oxygen_score if oxygen else 0))
-        if (obs := latest[SBP]) is not None:
-            scored.append(("systolic", chart.systolic(obs)))
-        if (obs := latest[HR]) is not None:
-            scored.append(("pulse", chart.pulse(obs)))
-        if (obs := latest[ACVPU]) is not None:
-            scored.append(("consciousness", chart.consciousness(obs)))
-        if (obs := latest[TEMP]) is not None:
-            scored.append(("temperature", chart.temperature(obs)))
-        total = sum(score for _, score in scored)
-        red = any(score >= red_score for _, score in scored)
+        i_flow, i_fio2 = flow.latest(moment), fio2.latest(moment)
+        oxygen = (i_flow >= 0 and flow.values[i_flow]) or (i_fio2 >= 0 and fio2.values[i_fio2])
+        parameters: list[tuple[str, int]] = []
+        name, track = fixed[0]
+        if (i := track.latest(moment)) >= 0:
+            parameters.append((name, track.values[i]))
+        if (i := spo2.latest(moment)) >= 0:
+            parameters.append(("spo2", chart.spo2(spo2.values[i], oxygen)))
+        if i_flow >= 0 or i_fio2 >= 0:
+            parameters.append(("air_or_oxygen", oxygen_score if oxygen else 0))
+        for name, track in fixed[1:]:
+            if (i := track.latest(moment)) >= 0:
+                parameters.append((name, track.values[i]))
+        total = sum(score for _, score in parameters)
+        red = any(score >= red_score for _, score in parameters)
         rows.append(
             News2Row(
                 time=moment,
                 score=total,
                 red_single_parameter=red,
                 response=_response(total, red, response_rule),
-                complete=len(scored) == len(PARAMETERS),
-                parameters=tuple(scored),
+                complete=len(parameters) == len(PARAMETERS),
+                parameters=tuple(parameters),
             )
         )
     return rows
