@@ -214,9 +214,9 @@ def _hepatitis(index: CourseIndex, rule: Rule, rows: Sequence[LiverRow]) -> Sign
         row = patterned[0]
         assert row.r_ratio is not None
         if row.r_ratio >= r_rule.num("hepatocellular_at_least"):
-            signal.favors_ici.append(f"hepatocellular pattern (R {fmt(row.r_ratio, 2)})")
+            signal.favors_ici.append(f"hepatocellular pattern (R {fmt(row.r_ratio)})")
         elif row.r_ratio <= r_rule.num("cholestatic_at_most"):
-            signal.favors_il2.append(f"cholestatic pattern (R {fmt(row.r_ratio, 2)})")
+            signal.favors_il2.append(f"cholestatic pattern (R {fmt(row.r_ratio)})")
     amino_led = any(
         (row.alt_grade or 0) >= min_grade or (row.ast_grade or 0) >= min_grade for row in hits
     )

@@ -270,7 +270,7 @@ def describe(row: LiverRow) -> str:
         if times is not None and grade:
             parts.append(f"{name} {fmt(times, 2)}× ULN (grade {grade})")
     if row.r_ratio is not None:
-        parts.append(f"R {fmt(row.r_ratio, 2)}" + (f" {row.pattern}" if row.pattern else ""))
+        parts.append(f"R {fmt(row.r_ratio)}" + (f" {row.pattern}" if row.pattern else ""))
     return ", ".join(parts)
 
 
@@ -370,7 +370,7 @@ def flags(index: CourseIndex, rows: list[LiverRow]) -> list[Flag]:
                 severity="critical",
                 code="hepatitis.hys_law",
                 time=hys[0].time,
-                message=f"possible Hy's law: {describe(hys[0])} (exclude other causes)",
+                message=_hys_message(index, hys[0].time),
                 evidence=_hys_evidence(index, hys[0].time),
                 source=index.rules.source("liver.hys_law"),
                 last_seen=hys[-1].time,
@@ -411,6 +411,16 @@ def _baseline_flags(index: CourseIndex, min_grade: int) -> list[Flag]:
             )
         )
     return out
+
+
+def _hys_message(index: CourseIndex, moment: datetime) -> str:
+    """Return "possible Hy's law: ALT 6.3× ULN, bilirubin 2.5× ULN, ALP 1.1× ULN (...)"."""
+    parts = []
+    for obs in _hys_evidence(index, moment):
+        times = _times_uln(index, obs)
+        if times is not None:
+            parts.append(f"{NAMES[obs.concept]} {fmt(times, 2)}× ULN")
+    return f"possible Hy's law: {', '.join(parts)} (measured together; exclude other causes)"
 
 
 def _hys_evidence(index: CourseIndex, moment: datetime) -> list[Observation]:

@@ -426,3 +426,24 @@ def test_it_notes_alt_rising_dose_after_dose() -> None:
     for n, alt in enumerate((50, 90, 130, 210), start=1):
         course.dose(1, n, at=8 * n).obs(ALT, alt, "U/L", at=8 * n + 1)
     assert "ALT rising over the last 4 doses" in liver_flags(course)[0].message
+
+
+def test_it_names_every_hys_law_value_in_its_message() -> None:
+    course = (
+        baseline()
+        .obs(BILI, 2.5, "mg/dL", at=2)
+        .obs(ALT, 252, "U/L", at=8)
+        .obs(ALP, 143, "U/L", at=9)
+    )
+    flag = next(f for f in liver_flags(course) if f.code == "hepatitis.hys_law")
+    # From 8 h: the baseline ALP (0.62x, 8 h earlier) is measured together with ALT and bilirubin.
+    assert flag.message.startswith(
+        "possible Hy's law: ALT 6.3× ULN, AST 0.5× ULN, ALP 0.62× ULN, bilirubin 2.1× ULN"
+    )
+
+
+def test_it_shows_r_with_enough_digits_to_tell_2_from_2_04() -> None:
+    row = one_row((ALT, 204), (ALP, 325))  # R = 5.1 / 2.5 = 2.04
+    assert row.pattern == "mixed"
+    message = liver_flags(baseline().obs(ALT, 204, "U/L", at=2).obs(ALP, 325, "U/L", at=2))[0]
+    assert "R 2.04 mixed" in message.message
