@@ -9,12 +9,13 @@ unit as entered are kept on the observation so that export gives back what was t
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -245,10 +246,67 @@ def parse_course(data: object) -> Course:
     fmt = data.get("format")
     if fmt is not None and fmt != FORMAT:
         raise CourseError("format", f"{_short(fmt)} is not supported; expected {FORMAT!r}")
-    errors = sorted(_validator().iter_errors(data), key=_error_order)
-    if errors:
-        raise _schema_error(errors[0])
+    # Observations are most of a file: the shallow schema skips their items and a compiled check
+    # equivalent to the items schema takes them (tests prove the two agree). Any doubt goes to
+    # the full schema, which also words the message.
+    observations = data.get("observations")
+    shallow_ok = _shallow_validator().is_valid(data)
+    if not shallow_ok or not all(_observation_ok(item) for item in observations or ()):
+        errors = sorted(_validator().iter_errors(data), key=_error_order)
+        if errors:
+            raise _schema_error(errors[0])
     return _build(data)
+
+
+@cache
+def _shallow_validator() -> jsonschema.protocols.Validator:
+    """Return a validator for the schema with the observation items left to `_observation_ok`."""
+    shallow = copy.deepcopy(schema())
+    shallow["properties"]["observations"] = {"type": "array"}
+    cls = jsonschema.validators.validator_for(shallow)
+    validator: jsonschema.protocols.Validator = cls(shallow)
+    return validator
+
+
+@cache
+def _observation_items() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Return the observation item schema's (required keys, allowed keys, codes)."""
+    items = schema()["properties"]["observations"]["items"]
+    return (
+        frozenset(items["required"]),
+        frozenset(items["properties"]),
+        frozenset(items["properties"]["code"]["enum"]),
+    )
+
+
+def _is_number(value: object) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _observation_ok(item: object) -> bool:
+    """Return True only if the observations item schema accepts `item` (a fast path)."""
+    if type(item) is not dict:
+        return False
+    required, allowed, codes = _observation_items()
+    keys = item.keys()
+    if not required <= keys or not keys <= allowed:
+        return False
+    when = item["time"]
+    value = item["value"]
+    if type(when) is not str or len(when) < 10 or item["code"] not in codes:
+        return False
+    if not (_is_number(value) or type(value) is str):
+        return False
+    if "unit" in item and type(item["unit"]) is not str:
+        return False
+    for key in ("ref_low", "ref_high"):
+        if key in item and not _is_number(item[key]):
+            return False
+    if "period_h" in item:
+        period = item["period_h"]
+        if not _is_number(period) or not 0 < period <= 24:
+            return False
+    return True
 
 
 def _error_order(error: jsonschema.ValidationError) -> tuple[list[tuple[int, int, str]], bool]:
@@ -259,14 +317,24 @@ def _error_order(error: jsonschema.ValidationError) -> tuple[list[tuple[int, int
 
 def parse_time(text: str, where: str) -> datetime:
     """Return an aware UTC datetime from ISO 8601 text; a time without an offset is an error."""
+    parsed = _parse_utc(text)
+    if isinstance(parsed, datetime):
+        return parsed
+    raise CourseError(where, f"{_short(text)} {parsed}")
+
+
+@lru_cache(maxsize=4096)
+def _parse_utc(text: str) -> datetime | str:
+    """Return the UTC datetime, or the reason the text is not one (cached: a chart repeats its
+    times, one per item of a set)."""
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise CourseError(where, f"{_short(text)} is not an ISO 8601 date-time") from None
+        return "is not an ISO 8601 date-time"
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise CourseError(where, f"{_short(text)} has no UTC offset (add Z or +hh:mm)")
+        return "has no UTC offset (add Z or +hh:mm)"
     if "T" not in text and " " not in text:
-        raise CourseError(where, f"{_short(text)} is a date, not a date-time")
+        return "is a date, not a date-time"
     return parsed.astimezone(UTC)
 
 
