@@ -1,0 +1,49 @@
+"""What every page shares: the database (one engine per process), the rules, the ward clock."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from il2_tox.course import Course
+from il2_tox.rules.config import Rules, load_rules
+from il2_tox.services.course_io import list_admissions, load_course_from_db
+from il2_tox.store import Database
+
+TIMEZONE_ENV = "IL2TOX_TIMEZONE"
+
+
+@st.cache_resource
+def database() -> Database:
+    """Return the process's Database (engines only: sessions are opened per rerun)."""
+    return Database()
+
+
+def rules() -> Rules:
+    """Return the rules in force (the loader caches by file and modification time)."""
+    return load_rules()
+
+
+def ward_timezone() -> ZoneInfo:
+    """Return the ward's time zone (IL2TOX_TIMEZONE, default UTC) for display only."""
+    return ZoneInfo(os.environ.get(TIMEZONE_ENV, "UTC"))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def local(moment: datetime | None, fmt: str = "%d %b %H:%M") -> str:
+    """Return a UTC time as the ward reads it."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(ward_timezone()).strftime(fmt)
+
+
+def current_courses() -> list[Course]:
+    """Return the course of every current admission, read fresh from the database."""
+    db = database()
+    return [load_course_from_db(db, item.admission_id) for item in list_admissions(db)]

@@ -1,0 +1,50 @@
+"""The ward overview page, through Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from il2_tox.store import Database
+from tests.app.conftest import APP
+
+
+def run_app() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_it_lists_every_demo_patient_most_urgent_first(ward_db: Database) -> None:
+    app = run_app()
+    frame = app.dataframe[0].value
+    assert len(frame) == 10
+    advice = list(frame["Advice"])
+    order = {"HOLD": 0, "CAUTION": 1, "GIVE": 2, "—": 3}
+    assert [order[a] for a in advice] == sorted(order[a] for a in advice)
+    assert advice[0] == "HOLD"
+
+
+def test_it_names_the_patient_bed_cycle_and_next_dose(ward_db: Database) -> None:
+    frame = run_app().dataframe[0].value
+    row = frame[frame["Patient"].str.contains("DEMO-003")].iloc[0]
+    assert row["Bed"] == "3"
+    assert row["Cycle · dose"].startswith("C1 · dose ")
+    assert row["Advice"] == "HOLD"
+    assert "SBP" in row["Why"]
+    assert "< target" in row["Why"]
+
+
+def test_it_shows_units_in_column_headers(ward_db: Database) -> None:
+    frame = run_app().dataframe[0].value
+    assert "Weight gain (%)" in frame.columns
+
+
+def test_it_says_when_it_was_updated(ward_db: Database) -> None:
+    app = run_app()
+    assert any("updated" in c.value for c in app.caption)
+
+
+def test_it_explains_an_empty_ward(empty_db: Database) -> None:
+    app = run_app()
+    assert any("No patients admitted" in i.value for i in app.info)
