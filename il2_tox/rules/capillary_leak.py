@@ -23,8 +23,7 @@ present; `active` = present at `as_of` counting only signs whose latest value is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
 
@@ -59,15 +58,6 @@ SIGN_OF = {
 MESSAGE_ORDER = (WEIGHT, SBP, PHENYLEPHRINE, URINE, ALBUMIN, RALES, O2_FLOW)
 
 
-@dataclass(frozen=True)
-class _Reading:
-    """One observation judged against its sign: abnormal, and absolute-level or not."""
-
-    obs: Observation
-    abnormal: bool
-    absolute: bool
-
-
 class _Judge:
     """Judge observations against the sign thresholds, read once from the rules."""
 
@@ -91,24 +81,25 @@ class _Judge:
     def urine_per_8h(self, obs: Observation) -> float:
         return exact(float(obs.value) * self.basis_h / (obs.period_h or self.basis_h))
 
-    def read(self, concept: str, obs: Observation) -> _Reading:
+    def read(self, concept: str, obs: Observation) -> tuple[bool, bool]:
+        """Return (abnormal, absolute-level) for one observation of a sign's item."""
         if concept == RALES:
             value = str(obs.value)
-            return _Reading(obs, value in self.rales, value in self.rales_hold)
+            return value in self.rales, value in self.rales_hold
         number = exact(float(obs.value))
         if concept == SBP:
             low = number < self.target
-            return _Reading(obs, low, low)  # below target is itself a hold criterion
+            return low, low  # below target is itself a hold criterion
         if concept == PHENYLEPHRINE:
-            return _Reading(obs, number > self.pressor_above, number > self.pressor_hold)
+            return number > self.pressor_above, number > self.pressor_hold
         if concept == WEIGHT:
-            return _Reading(obs, weight_gain_pct(self.index, obs) >= self.weight_pct, False)
+            return weight_gain_pct(self.index, obs) >= self.weight_pct, False
         if concept == URINE:
             rate = self.urine_per_8h(obs)
-            return _Reading(obs, rate < self.urine_below, rate < self.urine_hold)
+            return rate < self.urine_below, rate < self.urine_hold
         if concept == ALBUMIN:
-            return _Reading(obs, number < self.albumin_below, False)
-        return _Reading(obs, number >= self.flow_at_least, number > self.flow_hold)  # O2 flow
+            return number < self.albumin_below, False
+        return number >= self.flow_at_least, number > self.flow_hold  # O2 flow
 
     def describe(self, readings: dict[str, Observation]) -> str:
         """Return "Capillary leak: weight +11.2% from baseline, SBP 84 on phenylephrine ..."."""
@@ -142,40 +133,45 @@ class _Judge:
         return "Capillary leak: " + ", ".join(parts)
 
 
-def _abnormal_readings(judge: _Judge, index: CourseIndex) -> Iterator[tuple[str, _Reading]]:
-    """Yield (channel, reading) for every abnormal observation of a sign, in time order."""
-    merged: list[tuple[datetime, int, str, _Reading]] = []
+def _abnormal_readings(
+    judge: _Judge, index: CourseIndex
+) -> list[tuple[datetime, int, str, Observation, bool]]:
+    """Return (time, order, channel, observation, absolute-level) for every abnormal
+    observation of a sign, in time order."""
+    merged: list[tuple[datetime, int, str, Observation, bool]] = []
     for order, concept in enumerate(SIGN_OF):
         for obs in index.get(concept):
-            reading = judge.read(concept, obs)
-            if reading.abnormal:
-                merged.append((obs.time, order, concept, reading))
+            abnormal, absolute = judge.read(concept, obs)
+            if abnormal:
+                merged.append((obs.time, order, concept, obs, absolute))
     merged.sort(key=lambda item: (item[0], item[1]))
-    for _, _, concept, reading in merged:
-        yield concept, reading
+    return merged
 
 
 @dataclass
 class _State:
-    """The latest abnormal reading of each channel, and the latest absolute-level one."""
+    """The latest abnormal observation of each channel, and the latest absolute-level one."""
 
-    last: dict[str, _Reading]
-    last_absolute: dict[str, _Reading]
+    last: dict[str, Observation] = field(default_factory=dict)
+    last_absolute: dict[str, Observation] = field(default_factory=dict)
 
-    def present(self, at: datetime, window: timedelta) -> dict[str, Observation]:
-        """Return the channels abnormal in the window up to `at`, each with the reading to
-        show: its absolute-level one when that is in the window, else its latest."""
-        shown: dict[str, Observation] = {}
-        for concept, reading in self.last.items():
-            if reading.obs.time < at - window:
+    def signs(self, since: datetime) -> set[str]:
+        """Return the signs with an abnormal observation at or after `since`."""
+        return {SIGN_OF[concept] for concept, obs in self.last.items() if obs.time >= since}
+
+    def any_absolute(self, since: datetime) -> bool:
+        return any(obs.time >= since for obs in self.last_absolute.values())
+
+    def shown(self, since: datetime) -> dict[str, Observation]:
+        """Return the observation to show for each channel abnormal since `since`: its
+        absolute-level one when that is recent enough, else its latest."""
+        out: dict[str, Observation] = {}
+        for concept, obs in self.last.items():
+            if obs.time < since:
                 continue
             worst = self.last_absolute.get(concept)
-            use_worst = worst is not None and worst.obs.time >= at - window
-            shown[concept] = worst.obs if use_worst and worst is not None else reading.obs
-        return shown
-
-    def any_absolute(self, at: datetime, window: timedelta) -> bool:
-        return any(r.obs.time >= at - window for r in self.last_absolute.values())
+            out[concept] = worst if worst is not None and worst.time >= since else obs
+        return out
 
 
 def flags(index: CourseIndex) -> list[Flag]:
@@ -184,28 +180,27 @@ def flags(index: CourseIndex) -> list[Flag]:
     min_signs, critical_signs = int(rule.num("min_signs")), int(rule.num("critical_signs"))
     window = timedelta(hours=rule.num("together_h"))
     judge = _Judge(index)
-    state = _State({}, {})
+    state = _State()
     first: datetime | None = None
     last_seen: datetime | None = None
-    best: tuple[str, datetime, dict[str, Observation]] | None = None
-    for at, group in groupby(_abnormal_readings(judge, index), key=lambda cr: cr[1].obs.time):
-        for concept, reading in group:
-            state.last[concept] = reading
-            if reading.absolute:
-                state.last_absolute[concept] = reading
-        shown = state.present(at, window)
-        signs = {SIGN_OF[concept] for concept in shown}
+    best: tuple[str, dict[str, Observation]] | None = None
+    for at, group in groupby(_abnormal_readings(judge, index), key=lambda item: item[0]):
+        for _, _, concept, obs, absolute in group:
+            state.last[concept] = obs
+            if absolute:
+                state.last_absolute[concept] = obs
+        since = at - window
+        signs = state.signs(since)
         if len(signs) < min_signs:
             continue
-        critical = len(signs) >= critical_signs or state.any_absolute(at, window)
-        severity = "critical" if critical else "warning"
         first = first or at
         last_seen = at
-        if best is None or (severity == "critical" and best[0] == "warning"):
-            best = (severity, at, shown)
+        critical = len(signs) >= critical_signs or state.any_absolute(since)
+        if best is None or (critical and best[0] == "warning"):
+            best = ("critical" if critical else "warning", state.shown(since))
     if first is None or best is None or last_seen is None:
         return []
-    severity, _, shown = best
+    severity, shown = best
     evidence = [shown[c] for c in MESSAGE_ORDER if c in shown]
     return [
         make_flag(
@@ -232,6 +227,6 @@ def _active(index: CourseIndex, judge: _Judge, window: timedelta, min_signs: int
         if not series:
             continue
         latest = series[-1]
-        if latest.time >= index.as_of - window and judge.read(concept, latest).abnormal:
+        if latest.time >= index.as_of - window and judge.read(concept, latest)[0]:
             signs.add(sign)
     return len(signs) >= min_signs

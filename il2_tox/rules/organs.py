@@ -64,7 +64,6 @@ class Organ:
     category: str
     label: str
     checks: tuple[tuple[str, Check], ...]
-    relative: bool = True  # whether relative criteria raise a warning
 
 
 def _flow_only(index: CourseIndex, obs: Observation) -> Criterion | None:
@@ -80,7 +79,7 @@ def _stool_at(index: CourseIndex, obs: Observation) -> Criterion | None:
 
 
 ORGANS = (
-    Organ("cardiac.tachycardia", "cardiac", "Cardiac", ((HR, criteria.heart_rate),), False),
+    Organ("cardiac.tachycardia", "cardiac", "Cardiac", ((HR, criteria.heart_rate_hold),)),
     Organ("cardiac.rhythm", "cardiac", "Cardiac", ((RHYTHM, criteria.rhythm),)),
     Organ(
         "cardiac.troponin",
@@ -131,7 +130,7 @@ def _organ_hits(index: CourseIndex, organ: Organ) -> tuple[list[Hit], bool]:
         series = index.get(concept)
         for i, obs in enumerate(series):
             met = check(index, obs)
-            if met is None or (met.kind != criteria.ABSOLUTE and not organ.relative):
+            if met is None:
                 continue
             severity = "critical" if met.kind == criteria.ABSOLUTE else "warning"
             hits.append(Hit(obs.time, severity, f"{organ.label}: {met.message}", met.evidence))
