@@ -466,16 +466,12 @@ def list_admissions(db: Database) -> list[AdmissionSummary]:
     number recorded (given, held or not given), None before the first dose.
     """
     with db.read_session() as session:
-        admissions = (
-            session.execute(
-                select(m.Admission, m.Patient)
-                .join(m.Patient, m.Patient.id == m.Admission.patient_id)
-                .where(m.Admission.discharged_at.is_(None))
-                .order_by(m.Admission.ward, m.Admission.bed, m.Admission.admitted_at)
-            )
-            .tuples()
-            .all()
-        )
+        admissions = session.execute(
+            select(m.Admission, m.Patient)
+            .join(m.Patient, m.Patient.id == m.Admission.patient_id)
+            .where(m.Admission.discharged_at.is_(None))
+            .order_by(m.Admission.ward, m.Admission.bed, m.Admission.admitted_at, m.Admission.id)
+        ).all()
         current = select(m.Admission.id).where(m.Admission.discharged_at.is_(None))
         counts: dict[int, int] = {
             admission_id: count
@@ -483,7 +479,7 @@ def list_admissions(db: Database) -> list[AdmissionSummary]:
                 select(m.Observation.admission_id, func.count())
                 .where(m.Observation.admission_id.in_(current), observation_is_current())
                 .group_by(m.Observation.admission_id)
-            ).tuples()
+            )
         }
         ranked = (
             select(
@@ -507,7 +503,7 @@ def list_admissions(db: Database) -> list[AdmissionSummary]:
                 select(
                     ranked.c.admission_id, ranked.c.cycle, ranked.c.number, ranked.c.status
                 ).where(ranked.c.rank == 1)
-            ).tuples()
+            )
         }
     summaries = []
     for admission, patient in admissions:
