@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -94,7 +95,7 @@ ITEMS: dict[str, Item] = {
 }
 
 # SI (or other accepted) unit for an item, and how a conventional value converts to it.
-SI_UNITS = {
+SI_UNITS: dict[str, tuple[str, Callable[[float], float]]] = {
     "creatinine": ("umol/L", lambda v: v * CREAT_UMOL),
     "bilirubin": ("umol/L", lambda v: v * BILI_UMOL),
     "albumin": ("g/L", lambda v: v * 10),
@@ -170,7 +171,8 @@ def worsenings(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
         ]
         step = draw(st.sampled_from([0.01, 0.5, 1, 5]) | st.integers(0, 500).map(float))
         moved = round(value + step, 2) if up else round(value - step, 2)
-        if across and draw(st.booleans()):
+        jump: bool = draw(st.booleans())
+        if across and jump:
             moved = draw(st.sampled_from(across))
         worse[name] = min(max(moved, ITEMS[name].low), ITEMS[name].high)
     return state, worse

@@ -8,6 +8,7 @@ L/min. Readings at hour 11 unless a test says otherwise.
 from __future__ import annotations
 
 from itertools import combinations
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ MILD_SIGNS: dict[str, Reading] = {
 }
 
 
-def severity(*readings: Reading, **builder: object) -> str | None:
+def severity(*readings: Reading, **builder: Any) -> str | None:
     return severity_of(cls_flags(course(*readings, **builder)), CODE)
 
 

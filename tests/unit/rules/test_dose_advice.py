@@ -45,7 +45,7 @@ from tests.unit.rules.bedside import (
     weight,
 )
 
-GIVE = ("give", [])
+GIVE: tuple[str, list[str]] = ("give", [])
 
 
 def hold(code: str) -> tuple[str, list[str]]:

@@ -6,6 +6,8 @@ The patient weighs 72 kg (0.5 mL/kg/h = 288 mL/8 h). Readings at hour 11 unless 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.unit.rules.bedside import (
@@ -34,11 +36,11 @@ from tests.unit.rules.bedside import (
 )
 
 
-def severity(code: str, *readings: Reading, **builder: object) -> str | None:
+def severity(code: str, *readings: Reading, **builder: Any) -> str | None:
     return severity_of(organ_flags(course(*readings, **builder)), code)
 
 
-def message(code: str, *readings: Reading, **builder: object) -> str:
+def message(code: str, *readings: Reading, **builder: Any) -> str:
     flag = by_code(organ_flags(course(*readings, **builder)), code)
     assert flag is not None
     return flag.message
