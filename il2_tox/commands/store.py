@@ -13,7 +13,14 @@ from typing import Any
 
 from il2_tox.course import CourseError, dump_course, parse_time, save_course
 from il2_tox.services import NotFound, export_course, import_files
-from il2_tox.store import Database, current_revision, display_url, head_revision, migrate
+from il2_tox.store import (
+    Database,
+    current_revision,
+    database_url,
+    display_url,
+    head_revision,
+    migrate,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -52,9 +59,7 @@ def register(subparsers: Any) -> None:
 
 def run_migrate(args: argparse.Namespace) -> int:
     revision = migrate()
-    db = Database()
-    print(f"{display_url(db.url)}: schema at revision {revision} (newest)")
-    db.dispose()
+    print(f"{display_url(database_url())}: schema at revision {revision} (newest)")
     return 0
 
 

@@ -108,14 +108,14 @@ def import_course(
     `already_loaded`.
     """
     _refuse_unstorable_text(course)
-    for attempt in (1, 2):
-        try:
-            with db.write_session() as session:
-                return _import(session, course, recorded_by, source)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        with db.write_session() as session:
+            return _import(session, course, recorded_by, source)
+    except IntegrityError:
+        # Another import stored this patient or admission since we looked (PostgreSQL runs
+        # imports side by side): look again; a second failure is a real fault.
+        with db.write_session() as session:
+            return _import(session, course, recorded_by, source)
 
 
 def import_files(

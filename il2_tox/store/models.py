@@ -39,25 +39,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
+from il2_tox.course import DOSE_STATUSES, IRAE_ORGANS
+
 ROLES = ("nurse", "physician", "admin", "system")
 SEXES = ("female", "male", "other", "unknown")
 SPO2_TARGETS = ("94-98", "88-92")
 BRAIN_METASTASES = ("none", "treated_stable", "untreated_or_active")
-IRAE_ORGANS = (
-    "hepatitis",
-    "colitis",
-    "pneumonitis",
-    "thyroiditis",
-    "hypophysitis",
-    "adrenal_insufficiency",
-    "nephritis",
-    "myocarditis",
-    "dermatitis",
-    "arthritis",
-    "diabetes",
-    "other",
-)
-DOSE_STATUSES = ("given", "held", "not_given")
 RECORD_STATUSES = ("final", "amended", "entered_in_error")
 
 
@@ -323,6 +310,3 @@ class AuditEvent(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     reason: Mapped[str | None] = mapped_column(Text)
-
-
-APPEND_ONLY_TABLES = ("audit_log", "observations", "doses")

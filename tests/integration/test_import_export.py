@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -86,7 +88,7 @@ def test_it_round_trips_any_valid_course(db: Database, backend: str) -> None:
     unique = itertools.count()
 
     @settings(
-        max_examples=40 if backend == "sqlite" else 15,
+        max_examples=100 if backend == "sqlite" else 30,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
@@ -110,6 +112,21 @@ def test_it_reports_a_reimport_as_already_loaded_and_changes_nothing(db: Databas
     again = import_course(db, course)
     assert (again.status, again.admission_id) == ("already_loaded", first.admission_id)
     assert row_counts(db) == before
+
+
+def test_it_loads_a_course_once_when_two_imports_race(db: Database) -> None:
+    for attempt in range(3):
+        course = si_course(f"MRN-RACE-{attempt}")
+        start = threading.Barrier(2)
+
+        def import_at_start(course: Course = course, start: threading.Barrier = start) -> str:
+            start.wait()
+            return import_course(db, course).status
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            statuses = sorted(pool.map(lambda _: import_at_start(), range(2)))
+        assert statuses == ["already_loaded", "loaded"]
+    assert row_counts(db)["admissions"] == 3
 
 
 def test_it_refuses_a_reimport_whose_content_differs(db: Database) -> None:
