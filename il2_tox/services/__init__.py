@@ -12,6 +12,7 @@ from il2_tox.services.course_io import (
     export_course,
     import_course,
     import_files,
+    iter_courses,
     list_admissions,
     load_course_from_db,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "export_course",
     "import_course",
     "import_files",
+    "iter_courses",
     "list_admissions",
     "load_course_from_db",
 ]

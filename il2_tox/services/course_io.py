@@ -385,6 +385,20 @@ def _find_admission(session: Session, patient_id: str, admitted_at: datetime | N
 
 
 def _course_of(session: Session, admission: m.Admission) -> Course:
+    doses = tuple(_dose_of(d) for d in session.scalars(current_doses(admission.id)))
+    observations = tuple(
+        _observation_of(o) for o in session.scalars(current_observations(admission.id))
+    )
+    return _assemble(session, admission, doses, observations)
+
+
+def _assemble(
+    session: Session,
+    admission: m.Admission,
+    doses: tuple[c.Dose, ...],
+    observations: tuple[c.Observation, ...],
+) -> Course:
+    """Return the Course of an admission row, given its current doses and observations."""
     patient = session.get_one(m.Patient, admission.patient_id)
     toxicities = session.scalars(
         select(m.PriorToxicity)
@@ -429,14 +443,48 @@ def _course_of(session: Session, admission: m.Admission) -> Course:
             )
             for t in toxicities
         ),
-        doses=tuple(
-            c.Dose(cycle=d.cycle, number=d.number, time=d.time, status=d.status, reason=d.reason)
-            for d in session.scalars(current_doses(admission.id))
-        ),
-        observations=tuple(
-            _observation_of(o) for o in session.scalars(current_observations(admission.id))
-        ),
+        doses=doses,
+        observations=observations,
     )
+
+
+def _dose_of(d: m.Dose) -> c.Dose:
+    return c.Dose(cycle=d.cycle, number=d.number, time=d.time, status=d.status, reason=d.reason)
+
+
+def iter_courses(db: Database, batch_size: int = 50) -> Iterator[Course]:
+    """Yield the course of every admission (discharged ones too), oldest admission first.
+
+    For cohort review: reads admissions in batches, each batch's doses and observations in one
+    query each, so the number of queries grows with batches, not with rows.
+    """
+    with db.read_session() as session:
+        ids = list(session.scalars(select(m.Admission.id).order_by(m.Admission.admitted_at)))
+        for start in range(0, len(ids), batch_size):
+            batch = ids[start : start + batch_size]
+            doses: dict[int, list[c.Dose]] = {i: [] for i in batch}
+            for dose in session.scalars(
+                select(m.Dose)
+                .where(m.Dose.admission_id.in_(batch), dose_is_current())
+                .order_by(m.Dose.admission_id, m.Dose.time, m.Dose.id)
+            ):
+                doses[dose.admission_id].append(_dose_of(dose))
+            observations: dict[int, list[c.Observation]] = {i: [] for i in batch}
+            for obs in session.scalars(
+                select(m.Observation)
+                .where(m.Observation.admission_id.in_(batch), observation_is_current())
+                .order_by(m.Observation.admission_id, m.Observation.observed_at, m.Observation.id)
+            ):
+                observations[obs.admission_id].append(_observation_of(obs))
+            for admission_id in batch:
+                admission = session.get_one(m.Admission, admission_id)
+                yield _assemble(
+                    session,
+                    admission,
+                    tuple(doses[admission_id]),
+                    tuple(observations[admission_id]),
+                )
+            session.expunge_all()  # keep memory flat across a large cohort
 
 
 def _observation_of(row: m.Observation) -> c.Observation:
