@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from il2_tox.course import Course
-from il2_tox.rules.config import Rules, load_rules
+from il2_tox.rules.config import Rules, RulesError, load_rules
 from il2_tox.services.course_io import list_admissions, load_course_from_db
 from il2_tox.store import Database
 
@@ -23,8 +23,16 @@ def database() -> Database:
 
 
 def rules() -> Rules:
-    """Return the rules in force (the loader caches by file and modification time)."""
-    return load_rules()
+    """Return the rules in force (the loader caches by file and modification time).
+
+    A malformed site rules file stops the page with its one-line reason: no advice is shown
+    rather than advice from thresholds nobody chose.
+    """
+    try:
+        return load_rules()
+    except RulesError as exc:
+        st.error(f"The site rules file cannot be used, so no advice is shown: {exc}")
+        st.stop()
 
 
 def ward_timezone() -> ZoneInfo:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from il2_tox.store import Database
@@ -48,3 +51,15 @@ def test_it_says_when_it_was_updated(ward_db: Database) -> None:
 def test_it_explains_an_empty_ward(empty_db: Database) -> None:
     app = run_app()
     assert any("No patients admitted" in i.value for i in app.info)
+
+
+def test_it_shows_no_advice_under_a_broken_rules_file(
+    ward_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "rules.toml"
+    broken.write_text("[rule\n", encoding="utf-8")
+    monkeypatch.setenv("IL2TOX_RULES", str(broken))
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    assert any("rules file cannot be used" in e.value for e in app.error)
+    assert len(app.dataframe) == 0
