@@ -37,8 +37,14 @@ browser:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core; \
 	fi
 
-## test: the whole suite (unit, integration on SQLite and PostgreSQL when configured, app, browser)
+## test: the whole suite (unit, integration on SQLite and PostgreSQL, app, browser). PostgreSQL
+## cases use IL2TOX_TEST_POSTGRES_URL, else the local server when it answers, else they skip.
+TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 test: setup browser
+	@if [ -z "$$IL2TOX_TEST_POSTGRES_URL" ] && command -v pg_isready >/dev/null \
+		&& pg_isready -q -h 127.0.0.1 -p 5432; then \
+		export IL2TOX_TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)"; \
+	fi; \
 	$(PY) -m pytest
 
 lint: setup
