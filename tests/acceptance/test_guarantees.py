@@ -916,3 +916,38 @@ def test_ici_pair_signal_time_is_when_the_pair_is_complete() -> None:
     assert found
     assert same_time(found[0]["time"], 14)
     assert found[0]["after_dose"] == 1
+
+
+@pytest.mark.parametrize(
+    ("hr", "expected"), [(100.0, "give"), (100.1, "caution"), (130.0, "caution"), (130.1, "hold")]
+)
+def test_dose_advice_heart_rate_decimals(hr: float, expected: str) -> None:
+    """Reference: caution > 100 and <= 130; hold > 130 (decimals fall by the operators)."""
+    _check(dose_result({"hr": [o("8867-4", hr, "/min")]}), expected)
+
+
+def _combination_cases() -> list[Any]:
+    """Seeded combinations of the single-item cases: the counting rule of the table."""
+    import random
+
+    by_key: dict[str, list[tuple[Obs, str]]] = {}
+    for key, item, expected in SINGLE_ITEM_CASES:
+        by_key.setdefault(key, []).append((item, expected))
+    rng = random.Random(20261120)
+    cases = []
+    keys = sorted(by_key)
+    for i in range(120):
+        chosen = rng.sample(keys, rng.randint(1, 7))
+        combo = {k: rng.choice(by_key[k]) for k in chosen}
+        holds = sum(1 for _, e in combo.values() if e == "hold")
+        cautions = sum(1 for _, e in combo.values() if e == "caution")
+        expected = "hold" if holds or cautions >= 3 else "caution" if cautions else "give"
+        cases.append(
+            pytest.param({k: [item] for k, (item, _) in combo.items()}, expected, id=f"combo{i}")
+        )
+    return cases
+
+
+@pytest.mark.parametrize(("overrides", "expected"), _combination_cases())
+def test_dose_advice_combinations(overrides: dict[str, list[Obs]], expected: str) -> None:
+    _check(dose_result(overrides), expected)
