@@ -12,23 +12,28 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = (
-    "il2_tox.commands.assess",
-    "il2_tox.commands.store",
-    "il2_tox.commands.demo",
-    "il2_tox.commands.users",
-    "il2_tox.commands.rules",
-)
+# Which module registers each command. Only the invoked command's module is imported, so
+# `assess` does not pay for loading the database layer (help imports them all).
+COMMANDS = {
+    "assess": "il2_tox.commands.assess",
+    "migrate": "il2_tox.commands.store",
+    "import": "il2_tox.commands.store",
+    "export": "il2_tox.commands.store",
+    "demo": "il2_tox.commands.demo",
+    "user": "il2_tox.commands.users",
+    "rules": "il2_tox.commands.rules",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser with every command registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the parser with one command registered, or all of them when `command` is None."""
     parser = argparse.ArgumentParser(
         prog="python -m il2_tox",
         description="il2-tox: toxicity monitoring for high-dose IL-2",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    wanted = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in wanted:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -41,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(command)
+    args = parser.parse_args(args_list)
     code: int = args.func(args)
     return code
 
