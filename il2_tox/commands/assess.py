@@ -1,7 +1,10 @@
 """`python -m il2_tox assess FILE...`: print the assessment of each course file as JSON.
 
-`python -m il2_tox assess --db [--out FILE.csv]` is cohort mode: every admission in the
-database, one CSV row per flag, with a progress bar on stderr.
+`python -m il2_tox assess --db [--out FILE.csv] [--workers N]` is cohort mode: every admission
+in the database, one CSV row per flag, oldest admission first, with a progress bar on stderr.
+With more than one worker (default: one per CPU), batches of admissions are read and assessed
+in worker processes, each with its own database connection; the main process writes their rows
+in admission order, so the file is the same whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -9,14 +12,22 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
+import multiprocessing.util
+import os
 import sys
-from typing import IO, Any
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import IO, TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from il2_tox.assess import assess
 from il2_tox.course import Course, CourseError, format_time, load_course
 from il2_tox.rules.config import Rules, RulesError, load_rules
+
+if TYPE_CHECKING:
+    from il2_tox.store import Database
 
 COHORT_COLUMNS = (
     "patient_id",
@@ -31,6 +42,9 @@ COHORT_COLUMNS = (
     "message",
     "source",
 )
+COHORT_BATCH = 25  # admissions per unit of work in cohort mode
+
+CohortRow = tuple[object, ...]
 
 
 def register(subparsers: Any) -> None:
@@ -43,7 +57,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("files", nargs="*", metavar="FILE", help="course file(s)")
     parser.add_argument("--db", action="store_true", help="cohort mode: every admission")
     parser.add_argument("--out", metavar="FILE.csv", help="cohort mode: CSV file (default stdout)")
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="cohort mode: worker processes (default: the number of CPUs)",
+    )
     parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return number
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rules: {exc}", file=sys.stderr)
         return 2
     if args.db:
-        return _cohort(rules, args.out)
+        return _cohort(rules, args.out, args.workers)
     courses: list[Course] = []
     for path in args.files:
         try:
@@ -76,38 +104,95 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cohort(rules: Rules, out_path: str | None) -> int:
-    from il2_tox.services.course_io import iter_courses
+def _cohort(rules: Rules, out_path: str | None, workers: int) -> int:
+    from il2_tox.services.course_io import admission_ids
     from il2_tox.store import Database
 
     db = Database()
+    try:
+        ids = admission_ids(db)
+    finally:
+        db.dispose()  # no connection is open when the workers are forked
+    batches = [ids[i : i + COHORT_BATCH] for i in range(0, len(ids), COHORT_BATCH)]
     handle: IO[str] = open(out_path, "w", newline="", encoding="utf-8") if out_path else sys.stdout  # noqa: SIM115
+    pool = None
     try:
         writer = csv.writer(handle)
         writer.writerow(COHORT_COLUMNS)
-        total = 0
-        for course in tqdm(iter_courses(db), desc="assessing", unit="course", file=sys.stderr):
-            total += 1
-            admitted = format_time(course.admission.admitted_at)
-            for flag in assess(course, rules).flags:
-                writer.writerow(
-                    (
-                        course.patient.id,
-                        admitted,
-                        flag.category,
-                        flag.severity,
-                        flag.code,
-                        format_time(flag.time),
-                        flag.cycle,
-                        flag.after_dose,
-                        flag.active,
-                        flag.message,
-                        flag.source,
-                    )
-                )
+        results: Iterator[list[CohortRow]]
+        if workers > 1 and len(batches) > 1:
+            # Fork where the platform allows it: workers start without importing anything again.
+            context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+            pool = ProcessPoolExecutor(
+                min(workers, len(batches)),
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(rules, True),
+            )
+            results = pool.map(_assess_batch, batches)  # in order of submission
+        else:
+            _start_worker(rules)
+            results = map(_assess_batch, batches)
+        with tqdm(
+            total=len(ids), desc="assessing", unit="course", file=sys.stderr, disable=None
+        ) as bar:
+            for batch, rows in zip(batches, results, strict=True):
+                writer.writerows(rows)
+                bar.update(len(batch))
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        _stop_worker()
         if out_path:
             handle.close()
-        db.dispose()
-    print(f"assessed {total} admissions", file=sys.stderr)
+    print(f"assessed {len(ids)} admissions", file=sys.stderr)
     return 0
+
+
+# The state of a cohort worker (a worker process, or the main process with one worker).
+_worker_rules: Rules | None = None
+_worker_db: Database | None = None
+
+
+def _start_worker(rules: Rules, in_pool: bool = False) -> None:
+    global _worker_rules, _worker_db  # noqa: PLW0603
+    from il2_tox.store import Database
+
+    _worker_rules = rules
+    _worker_db = Database()
+    if in_pool:  # a pool's worker process ends without running atexit hooks
+        multiprocessing.util.Finalize(None, _stop_worker, exitpriority=10)
+
+
+def _stop_worker() -> None:
+    global _worker_db  # noqa: PLW0603
+    if _worker_db is not None:
+        _worker_db.dispose()
+        _worker_db = None
+
+
+def _assess_batch(admissions: list[int]) -> list[CohortRow]:
+    """Return the CSV rows of a batch of admissions (by database id), in that order."""
+    from il2_tox.services.course_io import iter_courses
+
+    assert _worker_db is not None and _worker_rules is not None
+    rows: list[CohortRow] = []
+    for course in iter_courses(_worker_db, batch_size=len(admissions), admissions=admissions):
+        admitted = format_time(course.admission.admitted_at)
+        rows.extend(
+            (
+                course.patient.id,
+                admitted,
+                flag.category,
+                flag.severity,
+                flag.code,
+                format_time(flag.time),
+                flag.cycle,
+                flag.after_dose,
+                flag.active,
+                flag.message,
+                flag.source,
+            )
+            for flag in assess(course, _worker_rules).flags
+        )
+    return rows

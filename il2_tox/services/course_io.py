@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, func, insert, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.types import NullType
 from tqdm import tqdm
 
 from il2_tox import course as c
@@ -405,6 +407,19 @@ def _assemble(
         .where(m.PriorToxicity.admission_id == admission.id)
         .order_by(m.PriorToxicity.id)
     )
+    return _course(
+        admission, patient, [_prior_toxicity_of(t) for t in toxicities], doses, observations
+    )
+
+
+def _course(
+    admission: m.Admission,
+    patient: m.Patient,
+    prior_toxicities: Iterable[c.PriorToxicity],
+    doses: tuple[c.Dose, ...],
+    observations: tuple[c.Observation, ...],
+) -> Course:
+    """Return the Course of an admission and patient row and its current records."""
     history = None
     if admission.prior_therapies is not None:
         history = c.History(
@@ -431,20 +446,21 @@ def _assemble(
             spo2_target=admission.spo2_target,
         ),
         history=history,
-        prior_toxicities=tuple(
-            c.PriorToxicity(
-                agent=t.agent,
-                irae=t.irae,
-                grade=t.grade,
-                resolved=t.resolved,
-                onset=t.onset,
-                steroids=t.steroids,
-                note=t.note,
-            )
-            for t in toxicities
-        ),
+        prior_toxicities=tuple(prior_toxicities),
         doses=doses,
         observations=observations,
+    )
+
+
+def _prior_toxicity_of(t: m.PriorToxicity) -> c.PriorToxicity:
+    return c.PriorToxicity(
+        agent=t.agent,
+        irae=t.irae,
+        grade=t.grade,
+        resolved=t.resolved,
+        onset=t.onset,
+        steroids=t.steroids,
+        note=t.note,
     )
 
 
@@ -452,59 +468,172 @@ def _dose_of(d: m.Dose) -> c.Dose:
     return c.Dose(cycle=d.cycle, number=d.number, time=d.time, status=d.status, reason=d.reason)
 
 
-def iter_courses(db: Database, batch_size: int = 50) -> Iterator[Course]:
-    """Yield the course of every admission (discharged ones too), oldest admission first.
+def admission_ids(db: Database) -> list[int]:
+    """Return the id of every admission (discharged ones too), oldest admission first.
 
-    For cohort review: reads admissions in batches, each batch's doses and observations in one
-    query each, so the number of queries grows with batches, not with rows.
+    Admissions admitted at the same moment come in the order they were stored (by id), so the
+    order is the same on every call.
     """
     with db.read_session() as session:
-        ids = list(session.scalars(select(m.Admission.id).order_by(m.Admission.admitted_at)))
+        return list(session.scalars(_admissions_in_order()))
+
+
+def _admissions_in_order() -> Select[int]:
+    return select(m.Admission.id).order_by(m.Admission.admitted_at, m.Admission.id)
+
+
+def iter_courses(
+    db: Database, batch_size: int = 50, admissions: Iterable[int] | None = None
+) -> Iterator[Course]:
+    """Yield the course of every admission (discharged ones too), oldest admission first.
+
+    With `admissions` (database ids, as `admission_ids` gives them), yield those courses only,
+    in that order; raise NotFound for an id that is not stored. For cohort review: reads
+    admissions in batches, each batch's admissions, prior toxicities, doses and observations in
+    one query each, so the number of queries grows with batches, not with rows. Doses and
+    observations are read as plain columns (no ORM objects: a cohort has millions of rows).
+    """
+    with db.read_session() as session:
+        if admissions is None:
+            ids = list(session.scalars(_admissions_in_order()))
+        else:
+            ids = list(admissions)
         for start in range(0, len(ids), batch_size):
-            batch = ids[start : start + batch_size]
-            doses: dict[int, list[c.Dose]] = {i: [] for i in batch}
-            for dose in session.scalars(
-                select(m.Dose)
-                .where(m.Dose.admission_id.in_(batch), dose_is_current())
-                .order_by(m.Dose.admission_id, m.Dose.time, m.Dose.id)
-            ):
-                doses[dose.admission_id].append(_dose_of(dose))
-            observations: dict[int, list[c.Observation]] = {i: [] for i in batch}
-            for obs in session.scalars(
-                select(m.Observation)
-                .where(m.Observation.admission_id.in_(batch), observation_is_current())
-                .order_by(m.Observation.admission_id, m.Observation.observed_at, m.Observation.id)
-            ):
-                observations[obs.admission_id].append(_observation_of(obs))
-            for admission_id in batch:
-                admission = session.get_one(m.Admission, admission_id)
-                yield _assemble(
-                    session,
-                    admission,
-                    tuple(doses[admission_id]),
-                    tuple(observations[admission_id]),
-                )
+            yield from _courses_of_batch(session, ids[start : start + batch_size])
             session.expunge_all()  # keep memory flat across a large cohort
 
 
+# The columns of a stored observation that make a course observation, after its time.
+_OBSERVATION_VALUES = (
+    m.Observation.code,
+    m.Observation.value,
+    m.Observation.value_text,
+    m.Observation.unit,
+    m.Observation.entered_value,
+    m.Observation.entered_unit,
+    m.Observation.ref_low,
+    m.Observation.ref_high,
+    m.Observation.period_h,
+)
+
+
+def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
+    """Return the current courses of a batch of admissions, in the batch's order."""
+    rows = {
+        admission.id: (admission, patient)
+        for admission, patient in session.execute(
+            select(m.Admission, m.Patient)
+            .join(m.Patient, m.Patient.id == m.Admission.patient_id)
+            .where(m.Admission.id.in_(batch))
+        )
+    }
+    missing = [admission_id for admission_id in batch if admission_id not in rows]
+    if missing:
+        raise NotFound(f"no admission {missing[0]} in the database")
+    toxicities: dict[int, list[c.PriorToxicity]] = {i: [] for i in batch}
+    for t in session.scalars(
+        select(m.PriorToxicity)
+        .where(m.PriorToxicity.admission_id.in_(batch))
+        .order_by(m.PriorToxicity.admission_id, m.PriorToxicity.id)
+    ):
+        toxicities[t.admission_id].append(_prior_toxicity_of(t))
+    doses: dict[int, list[c.Dose]] = {i: [] for i in batch}
+    for admission_id, cycle, number, time, status, reason in session.execute(
+        select(
+            m.Dose.admission_id,
+            m.Dose.cycle,
+            m.Dose.number,
+            m.Dose.time,
+            m.Dose.status,
+            m.Dose.reason,
+        )
+        .where(m.Dose.admission_id.in_(batch), dose_is_current())
+        .order_by(m.Dose.admission_id, m.Dose.time, m.Dose.id)
+    ):
+        doses[admission_id].append(
+            c.Dose(cycle=cycle, number=number, time=time, status=status, reason=reason)
+        )
+    # Observation times come raw and are converted once per distinct value (a chart repeats
+    # its times, one per item of a set), by the same function SQLAlchemy would apply.
+    read_time = _result_processor(session, m.Observation.observed_at)
+    times: dict[object, datetime] = {}
+    observations: dict[int, list[c.Observation]] = {i: [] for i in batch}
+    for admission_id, raw_time, *values in session.execute(
+        select(
+            m.Observation.admission_id,
+            type_coerce(m.Observation.observed_at, NullType()),
+            *_OBSERVATION_VALUES,
+        )
+        .where(m.Observation.admission_id.in_(batch), observation_is_current())
+        .order_by(m.Observation.admission_id, m.Observation.observed_at, m.Observation.id)
+    ):
+        observed_at = times.get(raw_time)
+        if observed_at is None:
+            observed_at = times[raw_time] = read_time(raw_time)
+        observations[admission_id].append(_observation(observed_at, *values))
+    return [
+        _course(
+            *rows[admission_id],
+            toxicities[admission_id],
+            tuple(doses[admission_id]),
+            tuple(observations[admission_id]),
+        )
+        for admission_id in batch
+    ]
+
+
+def _result_processor(session: Session, column: InstrumentedAttribute[Any]) -> Callable[[Any], Any]:
+    """Return the function that turns a column's raw database value into its Python value."""
+    dialect = session.get_bind().dialect
+    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return process if process is not None else _unchanged
+
+
+def _unchanged(value: object) -> object:
+    return value
+
+
 def _observation_of(row: m.Observation) -> c.Observation:
-    value: float | str
-    if row.value_text is not None:
-        value = row.value_text
+    return _observation(row.observed_at, *(getattr(row, v.key) for v in _OBSERVATION_VALUES))
+
+
+def _observation(
+    observed_at: datetime,
+    code: str,
+    value: float | None,
+    value_text: str | None,
+    unit: str | None,
+    entered_value: str | None,
+    entered_unit: str | None,
+    ref_low: float | None,
+    ref_high: float | None,
+    period_h: float | None,
+) -> c.Observation:
+    """Return the course observation of a stored row: its time and `_OBSERVATION_VALUES`."""
+    reading: float | str
+    if value_text is not None:
+        reading = value_text
     else:
-        assert row.value is not None  # the one_value check constraint
-        value = row.value
+        assert value is not None  # the one_value check constraint
+        reading = value
     return c.Observation(
-        time=row.observed_at,
-        code=row.code,
-        value=value,
-        unit=row.unit,
-        entered_value=None if row.entered_value is None else json.loads(row.entered_value),
-        entered_unit=row.entered_unit,
-        ref_low=row.ref_low,
-        ref_high=row.ref_high,
-        period_h=row.period_h,
+        time=observed_at,
+        code=code,
+        value=reading,
+        unit=unit,
+        entered_value=None if entered_value is None else _entered_value(entered_value),
+        entered_unit=entered_unit,
+        ref_low=ref_low,
+        ref_high=ref_high,
+        period_h=period_h,
     )
+
+
+@lru_cache(maxsize=65_536)
+def _entered_value(text: str) -> float | str:
+    """Return a stored `entered_value` (JSON text) decoded; cached, a chart repeats its values."""
+    decoded: float | str = json.loads(text)
+    return decoded
 
 
 def list_admissions(db: Database) -> list[AdmissionSummary]:
