@@ -125,7 +125,8 @@ def code_unit(code: str) -> str:
     return unit_label(spec.canonical_unit if spec is not None else None)
 
 
-def _short_name(code: str) -> str:
+def short_name(code: str) -> str:
+    """Return an observation code's short name (8867-4 -> HR)."""
     spec = units.spec_for(code)
     return spec.short if spec is not None else code
 
@@ -171,7 +172,9 @@ PANELS: tuple[Panel, ...] = (
 )
 DOSE_STRIP = Panel("doses", "Doses", "", "", 44)
 PANEL_GAP_PX = 42
-MARGIN = {"l": 72, "r": 116, "t": 56, "b": 56}
+# The flags timeline uses the same left and right margins, so at the same width its time axis
+# lines up with the chart's.
+MARGIN = {"l": 120, "r": 116, "t": 56, "b": 56}
 
 # Series colours; titles carry a colour key, so the figure needs no legend.
 COLOURS = {
@@ -309,7 +312,6 @@ class _Chart:
         self.tz = tz
         self.late = set(late)
         self.data: list[dict[str, Any]] = []
-        self.dose_lines: list[dict[str, Any]] = []
         self.shapes: list[dict[str, Any]] = []
         self.notes: list[dict[str, Any]] = []
         panels = [DOSE_STRIP, *panels]
@@ -357,14 +359,17 @@ class _Chart:
         unit = code_unit(observations[0].concept) if observations else ""
         labels = []
         symbols = []
+        sizes = []
         for i, obs in enumerate(observations):
             text = hover[i] if hover is not None else f"{name} {fmt(ys[i])} {unit}"
             text += f"<br>{_when(obs.time, self.tz)}"
             if (obs.concept, obs.time) in self.late:
                 text += "<br><b>entered late</b>"
                 symbols.append("circle-open")
+                sizes.append(11)
             else:
                 symbols.append("circle")
+                sizes.append(6)
             labels.append(text)
         self.trace(
             key,
@@ -377,7 +382,7 @@ class _Chart:
                 "line": {"color": colour, "width": 2, "dash": dash, "shape": shape},
                 "marker": {
                     "color": colour,
-                    "size": 6,
+                    "size": sizes,
                     "symbol": symbols,
                     "line": {"width": 2, "color": colour},
                 },
@@ -573,8 +578,9 @@ class _Chart:
             "panels": {key: {"x": r.x, "y": r.y, "y2": r.y2} for key, r in self.rows.items()},
             "tz": tz_name(self.tz),
         }
-        # Dose lines go first so that every value is drawn over them.
-        return go.Figure({"data": self.dose_lines + self.data, "layout": layout})
+        # Keeps the reader's zoom when a live page redraws the same patient's chart.
+        layout["uirevision"] = self.course.patient.id
+        return go.Figure({"data": self.data, "layout": layout})
 
 
 def _nice_step(top: float) -> float:
@@ -653,33 +659,38 @@ def _draw_doses(chart: _Chart) -> None:
                 "meta": {"dose_status": status},
             },
         )
+    # One path per dose status carries every dose's line on every panel: a few shapes instead
+    # of one trace or shape per panel and dose, which would slow the browser's drawing.
     panels = [r for key, r in chart.rows.items() if key != DOSE_STRIP.key]
     for status, style in DOSE_STYLE.items():
         times = [_wall(m.time, chart.tz) for m in marks if m.status == status]
         if not times:
             continue
-        for row in panels:
-            low, high = row.y_range
-            xs: list[datetime | None] = []
-            ys: list[float | None] = []
-            for when in times:
-                xs.extend([when, when, None])
-                ys.extend([low, high, None])
-            chart.dose_lines.append(
-                {
-                    "type": "scatter",
-                    "x": xs,
-                    "y": ys,
-                    "mode": "lines",
-                    "xaxis": row.x,
-                    "yaxis": row.y,
-                    "line": {"color": style["color"], "width": 1.2, "dash": style["dash"]},
-                    "opacity": 0.6,
-                    "hoverinfo": "skip",
-                    "name": f"dose {style['label']}",
-                    "meta": {"panel": row.panel.key, "dose_status": status},
-                }
-            )
+        chart.shapes.append(
+            {
+                "type": "path",
+                "xref": "x",
+                "yref": "paper",
+                "path": dose_path(times, [r.domain for r in panels]),
+                "line": {"color": style["color"], "width": 1.2, "dash": style["dash"]},
+                "opacity": 0.6,
+                "layer": "below",
+                "name": f"dose.{status}",
+            }
+        )
+
+
+def dose_path(times: Sequence[datetime], spans: Sequence[tuple[float, float]]) -> str:
+    """Return an SVG path of vertical lines: at each time, across each (bottom, top) span.
+
+    x is a date on the shared time axis (plotly reads a date in a path with `_` for the space),
+    y a fraction of the plot's height.
+    """
+    parts: list[str] = []
+    for when in times:
+        x = when.strftime("%Y-%m-%d_%H:%M:%S")
+        parts.extend(f"M{x},{bottom:.5f}L{x},{top:.5f}" for bottom, top in spans)
+    return "".join(parts)
 
 
 def _dose_hover(dose: Dose, judged: DoseAdvice | None, tz: tzinfo) -> str:
@@ -714,7 +725,7 @@ def _draw_simple(chart: _Chart, key: str, concept: str) -> None:
         chart.mark_empty(key)
         return
     chart.rows[key].y_range = _padded([float(o.value) for o in obs], floor=0.0)
-    chart.series(key, obs, _short_name(concept), COLOURS[concept])
+    chart.series(key, obs, short_name(concept), COLOURS[concept])
 
 
 def _draw_bp(chart: _Chart) -> None:
@@ -891,7 +902,7 @@ def _liver_points(
         obs.append(found)
         values.append(float(multiple))
         hover.append(
-            f"{_short_name(concept)} {fmt(float(found.value))} {code_unit(concept)} = "
+            f"{short_name(concept)} {fmt(float(found.value))} {code_unit(concept)} = "
             f"{fmt(float(multiple))} {ULN_UNIT}<br>CTCAE grade "
             f"{grade if grade is not None else '–'}"
         )
@@ -912,7 +923,7 @@ def _draw_liver(chart: _Chart, key: str) -> None:
     for concept, attr, grade_attr in tests:
         obs, values, hover = _liver_points(chart, concept, attr, grade_attr)
         if obs:
-            name = _short_name(concept)
+            name = short_name(concept)
             chart.series(key, obs, name, COLOURS[concept], values=values, hover=hover)
             drawn.append((name, COLOURS[concept], "solid"))
             found.extend(values)
@@ -971,7 +982,7 @@ def patient_chart(
     chart = _Chart(course, assessment, rules, tz, panels, late)
     for panel in panels:
         _draw_panel(chart, panel.key)
-    _draw_doses(chart)  # after the panels: the lines span each panel's final y range
+    _draw_doses(chart)
     return chart.figure()
 
 
@@ -1049,12 +1060,13 @@ def flags_timeline(
         )
     layout: dict[str, Any] = {
         "height": 130 + 40 * max(len(present), 1),
-        "margin": {"l": 10, "r": 20, "t": 40, "b": 56},
+        "margin": {"l": MARGIN["l"], "r": MARGIN["r"], "t": 40, "b": 56},
         "plot_bgcolor": "white",
         "paper_bgcolor": "white",
         "font": {"size": FONT_SIZE},
-        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
         "hovermode": "closest",
+        "uirevision": course.patient.id,
         "xaxis": {
             "type": "date",
             "title": {"text": f"Time ({tz_name(tz)})"},
@@ -1067,9 +1079,21 @@ def flags_timeline(
             "categoryarray": list(reversed(labels)),
             "gridcolor": GRID,
             "fixedrange": True,
-            "automargin": True,
         },
     }
+    layout["annotations"] = [
+        {
+            "text": "<b>Flags over time</b> (hover a marker for the message and its source)",
+            "xref": "paper",
+            "yref": "paper",
+            "x": 0,
+            "y": 1.02,
+            "xanchor": "left",
+            "yanchor": "bottom",
+            "showarrow": False,
+            "font": {"size": FONT_SIZE + 1, "color": "#263238"},
+        }
+    ]
     x_range = chart_range(course, assessment, tz)
     layout["xaxis"]["range"] = list(x_range)
     layout["shapes"] = [
@@ -1093,7 +1117,7 @@ def flags_timeline(
         for dose in course.doses
     ]
     if not flags:
-        layout["annotations"] = [
+        layout["annotations"].append(
             {
                 "text": "No flags",
                 "x": 0.5,
@@ -1103,7 +1127,7 @@ def flags_timeline(
                 "showarrow": False,
                 "font": {"size": 13, "color": "#9e9e9e"},
             }
-        ]
+        )
         layout["yaxis"]["visible"] = False
     return go.Figure({"data": data, "layout": layout})
 
@@ -1129,5 +1153,5 @@ def evidence_text(flag: Flag, tz: tzinfo = UTC) -> str:
     for item in flag.evidence:
         value = item.value if isinstance(item.value, str) else fmt(item.value)
         unit = f" {unit_label(item.unit)}" if item.unit else ""
-        parts.append(f"{_short_name(item.code)} {value}{unit} ({_when(item.time, tz)})")
+        parts.append(f"{short_name(item.code)} {value}{unit} ({_when(item.time, tz)})")
     return "; ".join(parts)
