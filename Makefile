@@ -25,6 +25,7 @@ demo: migrate
 run: demo
 	@echo ""
 	@echo "  il2-tox is starting on http://127.0.0.1:8501"
+	@echo "  demo accounts (password il2-demo): nurse, physician, admin"
 	@echo ""
 	$(PY) -m streamlit run dashboard/streamlit_app.py --server.address 127.0.0.1 --server.port 8501 \
 		--server.headless true --browser.gatherUsageStats false

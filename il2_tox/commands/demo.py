@@ -3,8 +3,9 @@
 With `--out DIR` the ward's course files are written there (`DEMO-001.json`, ...) and no
 database is touched. Without it the database (`IL2TOX_DATABASE_URL`, else `data/il2_tox.db`) is
 migrated and the ward loaded, skipping any demo patient already stored, so running it twice
-does not double the data. Exit codes: 0 done; 2 a bad `--now` or a refused course (one line
-each on stderr).
+does not double the data. It also creates the demo accounts `nurse`, `physician` and `admin`
+(password `il2-demo`) if they are missing. Exit codes: 0 done; 2 a bad `--now` or a refused
+course (one line each on stderr).
 """
 
 from __future__ import annotations
@@ -13,12 +14,23 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from il2_tox.course import Course, CourseError, format_time, parse_time, save_course
 from il2_tox.simulate import demo_ward
 
+if TYPE_CHECKING:
+    from il2_tox.store import Database
+
 RECORDED_BY = "demo"
+# The demo ward's accounts: (username, role, display name). Synthetic data only: never use
+# these on a ward with real patients.
+DEMO_ACCOUNTS = (
+    ("nurse", "nurse", "Demo Nurse"),
+    ("physician", "physician", "Demo Physician"),
+    ("admin", "admin", "Demo Admin"),
+)
+DEMO_PASSWORD = "il2-demo"
 
 
 def register(subparsers: Any) -> None:
@@ -90,10 +102,31 @@ def _load(ward: list[Course]) -> int:
                 refused += 1
                 continue
             print(f"{course.patient.id}: {result.status} ({_describe(course)})")
+        _add_demo_accounts(db)
         print(f"demo ward loaded into {display_url(db.url)}")
     finally:
         db.dispose()
     return 2 if refused else 0
+
+
+def _add_demo_accounts(db: Database) -> None:
+    """Create each demo account that is missing (an existing one is left as it is)."""
+    from il2_tox.services.errors import Refused
+    from il2_tox.services.users import SystemActor, add_user, list_users
+
+    existing = {user.username for user in list_users(db)}
+    for username, role, display_name in DEMO_ACCOUNTS:
+        if username in existing:
+            print(f"account {username}: already exists; left as it is")
+            continue
+        try:
+            add_user(
+                db, username, role, DEMO_PASSWORD, display_name, actor=SystemActor(RECORDED_BY)
+            )
+        except Refused as refusal:
+            if refusal.field != "username":  # only "added meanwhile" is expected here
+                raise
+        print(f"account {username}: {role}, password {DEMO_PASSWORD}")
 
 
 def _describe(course: Course) -> str:
