@@ -1,12 +1,16 @@
-"""il2-tox dashboard entry point: page set-up and navigation.
+"""il2-tox dashboard entry point: page set-up, the sign-in gate, and navigation by role.
 
 Run with `make run` (or `streamlit run dashboard/streamlit_app.py` from the repository).
+Signed out, the only page is the sign-in form. Signed in, the menu lists the pages of `PAGES`
+the user's role may use. The menu is a convenience, not the check: each page file calls
+`auth.require_role(...)` itself, with the same roles as its row here.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 # `streamlit run` puts only this folder on sys.path; the product's core lives one level up.
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,10 +19,43 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from dashboard import auth  # noqa: E402
+
+NURSE, PHYSICIAN, ADMIN = "nurse", "physician", "admin"
+
+
+class PageEntry(NamedTuple):
+    file: str  # in dashboard/app_pages/
+    title: str
+    icon: str
+    roles: tuple[str, ...]
+
+
+# Every page of the dashboard, in menu order; the first a role may use is its start page.
+# Adding a page is one line here, and `auth.require_role(<the same roles>)` atop its file.
+PAGES: list[PageEntry] = [
+    PageEntry("ward.py", "Ward overview", ":material/bed:", (NURSE, PHYSICIAN, ADMIN)),
+]
+
 st.set_page_config(page_title="il2-tox · HD IL-2 ward", page_icon="🩺", layout="wide")
 
-PAGES = ROOT / "dashboard" / "app_pages"
-navigation = st.navigation(
-    [st.Page(str(PAGES / "ward.py"), title="Ward overview", icon=":material/bed:", default=True)]
-)
+user = auth.current_user()
+if user is None:
+    navigation = st.navigation(
+        [st.Page(auth.sign_in_page, title="Sign in", icon=":material/login:", default=True)]
+    )
+else:
+    allowed = [page for page in PAGES if user.role in page.roles]
+    if not allowed:
+        st.error(f"No page is open to the role {user.role}.")
+        auth.sidebar(user)
+        st.stop()
+    folder = ROOT / "dashboard" / "app_pages"
+    navigation = st.navigation(
+        [
+            st.Page(str(folder / page.file), title=page.title, icon=page.icon, default=i == 0)
+            for i, page in enumerate(allowed)
+        ]
+    )
+    auth.sidebar(user)
 navigation.run()

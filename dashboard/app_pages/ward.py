@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import context
+from dashboard import auth, context
 from il2_tox.services.ward import WardRow, ward_rows
 
 ADVICE_LABEL = {"hold": "HOLD", "caution": "CAUTION", "give": "GIVE"}
@@ -65,10 +65,11 @@ def ward_table() -> None:
     with st.expander("Active flags by patient"):
         for r in rows:
             if r.flags:
-                st.markdown(f"**{r.bed} · {r.name}**")
+                st.text(f"Bed {r.bed} · {r.name}")  # names are free text: never markdown
                 for message in r.flags:
                     st.text(message)
 
 
+auth.require_role("nurse", "physician", "admin")
 st.title("HD IL-2 ward")
 ward_table()

@@ -1,4 +1,4 @@
-"""The ward overview page, through Streamlit's AppTest (no browser)."""
+"""The ward overview page, through Streamlit's AppTest (no browser), signed in as a nurse."""
 
 from __future__ import annotations
 
@@ -8,14 +8,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from il2_tox.store import Database
-from tests.app.conftest import APP
+from tests.app.conftest import APP, sign_in, signed_in_app
 
 
 def run_app() -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.run()
-    assert not app.exception, app.exception
-    return app
+    return signed_in_app("nurse")
 
 
 def test_it_lists_every_demo_patient_most_urgent_first(ward_db: Database) -> None:
@@ -60,6 +57,12 @@ def test_it_shows_no_advice_under_a_broken_rules_file(
     broken.write_text("[rule\n", encoding="utf-8")
     monkeypatch.setenv("IL2TOX_RULES", str(broken))
     app = AppTest.from_file(APP, default_timeout=60)
-    app.run()
+    sign_in(app.run(), "physician")
     assert any("rules file cannot be used" in e.value for e in app.error)
     assert len(app.dataframe) == 0
+
+
+@pytest.mark.parametrize("role", ["nurse", "physician", "admin"])
+def test_every_role_sees_the_ward(ward_db: Database, role: str) -> None:
+    app = signed_in_app(role)
+    assert len(app.dataframe[0].value) == 10

@@ -1,4 +1,4 @@
-"""The ward overview in a real browser: it loads, shows the demo ward, and refreshes itself."""
+"""The dashboard in a real browser: sign-in, then the ward overview, which refreshes itself."""
 
 from __future__ import annotations
 
@@ -10,12 +10,35 @@ import pytest
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DEMO_PASSWORD = "il2-demo"  # `python -m il2_tox demo` creates nurse, physician and admin
+
+
+def sign_in(page: Any, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Fill in the sign-in form by its labels and submit it."""
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_a_wrong_password_keeps_the_visitor_out(server: str, browser: Any) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(server, wait_until="domcontentloaded")
+        page.get_by_label("Username", exact=True).wait_for(timeout=30_000)
+        sign_in(page, "nurse", "not-the-password")
+        page.get_by_text("Unknown username or wrong password.").wait_for(timeout=30_000)
+        assert page.get_by_label("Password", exact=True).input_value() == ""
+        assert page.get_by_role("heading", name="HD IL-2 ward").count() == 0
+    finally:
+        page.close()
 
 
 def test_the_ward_overview_shows_the_demo_ward(server: str, browser: Any) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:
         page.goto(server, wait_until="domcontentloaded")
+        page.get_by_label("Username", exact=True).wait_for(timeout=30_000)
+        sign_in(page, "physician")
         page.get_by_role("heading", name="HD IL-2 ward").wait_for(timeout=30_000)
         caption = page.get_by_text("10 patients · updated")
         caption.wait_for(timeout=30_000)
