@@ -10,6 +10,8 @@ unit as entered are kept on the observation so that export gives back what was t
 from __future__ import annotations
 
 import copy
+import dataclasses
+import inspect
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -101,7 +103,7 @@ class Dose:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Observation:
     """One measurement. `value` is canonical (`unit` is the code's canonical unit).
 
@@ -120,10 +122,48 @@ class Observation:
     ref_high: float | None = None
     period_h: float | None = None
 
+    def __init__(
+        self,
+        time: datetime,
+        code: str,
+        value: float | str,
+        unit: str | None = None,
+        entered_value: float | str | None = None,
+        entered_unit: str | None = None,
+        ref_low: float | None = None,
+        ref_high: float | None = None,
+        period_h: float | None = None,
+    ) -> None:
+        # The dataclass's own __init__ for a frozen class sets each field through
+        # object.__setattr__, most of the cost of building one (a course has thousands);
+        # filling the instance dict directly does the same, twice as fast. Same parameters, in
+        # field order (checked below the class).
+        fields = self.__dict__
+        fields["time"] = time
+        fields["code"] = code
+        fields["value"] = value
+        fields["unit"] = unit
+        fields["entered_value"] = entered_value
+        fields["entered_unit"] = entered_unit
+        fields["ref_low"] = ref_low
+        fields["ref_high"] = ref_high
+        fields["period_h"] = period_h
+
     @property
     def concept(self) -> str:
         """The canonical code (SpO2 2708-6 reads as 59408-5)."""
         return units.concept_of(self.code)
+
+
+_OBSERVATION_INIT = inspect.signature(Observation.__init__).parameters
+assert [p.name for p in _OBSERVATION_INIT.values()][1:] == [
+    f.name for f in dataclasses.fields(Observation)
+], "Observation.__init__ must take every field, in order"
+assert all(
+    _OBSERVATION_INIT[f.name].default == f.default
+    for f in dataclasses.fields(Observation)
+    if f.default is not dataclasses.MISSING
+), "Observation.__init__ must keep the fields' defaults"
 
 
 @dataclass(frozen=True)
