@@ -13,8 +13,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
+from il2_tox import units
 from il2_tox.course import Course, Dose, Observation, format_time
 from il2_tox.rules.config import Rules
 
@@ -243,25 +245,39 @@ class News2Row:
         }
 
 
+_time = attrgetter("time")
+
+
 class CourseIndex:
     """One course, indexed for the rules: observations by concept and time, doses in order."""
 
     def __init__(self, course: Course, rules: Rules) -> None:
         self.course = course
         self.rules = rules
-        by_concept: dict[str, list[Observation]] = defaultdict(list)
+        # Group by code, then fold each code into its concept: a few dozen concept look-ups
+        # instead of one per observation. A concept of several codes (SpO2) is merged back in
+        # file order, so that the stable sort by time leaves ties in file order.
+        by_code: dict[str, list[Observation]] = defaultdict(list)
         for obs in course.observations:
-            by_concept[obs.concept].append(obs)
+            by_code[obs.code].append(obs)
+        codes_of: dict[str, list[str]] = defaultdict(list)
+        for code in by_code:
+            codes_of[units.concept_of(code)].append(code)
         self.series: dict[str, list[Observation]] = {}
         self._times: dict[str, list[datetime]] = {}
-        for concept, items in by_concept.items():
-            items.sort(key=lambda o: o.time)  # stable: file order breaks ties
+        for concept, codes in codes_of.items():
+            if len(codes) == 1:
+                items = by_code[codes[0]]
+            else:
+                folded = set(codes)
+                items = [o for o in course.observations if o.code in folded]
+            items.sort(key=_time)  # stable: file order breaks ties
             self.series[concept] = items
             self._times[concept] = [o.time for o in items]
         self.doses: list[Dose] = sorted(course.doses, key=lambda d: (d.time, d.cycle, d.number))
         self._dose_times = [d.time for d in self.doses]
-        times = [o.time for o in course.observations] + self._dose_times
-        self.as_of: datetime = max(times) if times else course.admission.admitted_at
+        latest = [times[-1] for times in self._times.values()] + self._dose_times
+        self.as_of: datetime = max(latest) if latest else course.admission.admitted_at
         self.target_sbp: float = target_sbp(course.admission.usual_sbp_mmhg, rules)
         self.baseline_weight_kg: float = course.patient.weight_kg
 
