@@ -35,6 +35,7 @@ class PageEntry(NamedTuple):
 # Adding a page is one line here, and `auth.require_role(<the same roles>)` atop its file.
 PAGES: list[PageEntry] = [
     PageEntry("ward.py", "Ward overview", ":material/bed:", (NURSE, PHYSICIAN, ADMIN)),
+    PageEntry("patient.py", "Patient chart", ":material/monitoring:", (NURSE, PHYSICIAN, ADMIN)),
 ]
 
 st.set_page_config(page_title="il2-tox · HD IL-2 ward", page_icon="🩺", layout="wide")
