@@ -286,12 +286,15 @@ def parse_course(data: object) -> Course:
     fmt = data.get("format")
     if fmt is not None and fmt != FORMAT:
         raise CourseError("format", f"{_short(fmt)} is not supported; expected {FORMAT!r}")
-    # Observations are most of a file: the shallow schema skips their items and a compiled check
-    # equivalent to the items schema takes them (tests prove the two agree). Any doubt goes to
-    # the full schema, which also words the message.
-    observations = data.get("observations")
+    # Observations and doses are most of a file: the shallow schema skips their items and
+    # compiled checks that accept nothing the items schemas refuse take them (tests prove it).
+    # Any doubt goes to the full schema, which also words the message.
     shallow_ok = _shallow_validator().is_valid(data)
-    if not shallow_ok or not all(_observation_ok(item) for item in observations or ()):
+    if (
+        not shallow_ok
+        or not all(_observation_ok(item) for item in data.get("observations") or ())
+        or not all(_dose_ok(item) for item in data.get("doses") or ())
+    ):
         errors = sorted(_validator().iter_errors(data), key=_error_order)
         if errors:
             raise _schema_error(errors[0])
@@ -300,9 +303,11 @@ def parse_course(data: object) -> Course:
 
 @cache
 def _shallow_validator() -> jsonschema.protocols.Validator:
-    """Return a validator for the schema with the observation items left to `_observation_ok`."""
+    """Return a validator for the schema with the observation and dose items left to
+    `_observation_ok` and `_dose_ok`."""
     shallow = copy.deepcopy(schema())
     shallow["properties"]["observations"] = {"type": "array"}
+    del shallow["properties"]["doses"]["items"]
     cls = jsonschema.validators.validator_for(shallow)
     validator: jsonschema.protocols.Validator = cls(shallow)
     return validator
@@ -333,7 +338,8 @@ def _observation_ok(item: object) -> bool:
         return False
     when = item["time"]
     value = item["value"]
-    if type(when) is not str or len(when) < 10 or item["code"] not in codes:
+    code = item["code"]
+    if type(when) is not str or len(when) < 10 or type(code) is not str or code not in codes:
         return False
     if not (_is_number(value) or type(value) is str):
         return False
@@ -345,6 +351,47 @@ def _observation_ok(item: object) -> bool:
     if "period_h" in item:
         period = item["period_h"]
         if not _is_number(period) or not 0 < period <= 24:
+            return False
+    return True
+
+
+@cache
+def _dose_items() -> tuple[
+    frozenset[str], frozenset[str], dict[str, tuple[int, int]], frozenset[str], int
+]:
+    """Return the dose item schema's (required keys, allowed keys, integer bounds of cycle and
+    number, statuses, longest reason)."""
+    items = schema()["properties"]["doses"]["items"]
+    fields = items["properties"]
+    return (
+        frozenset(items["required"]),
+        frozenset(fields),
+        {key: (fields[key]["minimum"], fields[key]["maximum"]) for key in ("cycle", "number")},
+        frozenset(fields["status"]["enum"]),
+        fields["reason"]["maxLength"],
+    )
+
+
+def _dose_ok(item: object) -> bool:
+    """Return True only if the doses item schema accepts `item` (a fast path)."""
+    if type(item) is not dict:
+        return False
+    required, allowed, bounds, statuses, longest_reason = _dose_items()
+    keys = item.keys()
+    if not required <= keys or not keys <= allowed:
+        return False
+    for key, (low, high) in bounds.items():
+        number = item[key]
+        if type(number) is not int or not low <= number <= high:
+            return False
+    when, status = item["time"], item["status"]
+    if type(when) is not str or len(when) < 10 or type(status) is not str:
+        return False
+    if status not in statuses:
+        return False
+    if "reason" in item:
+        reason = item["reason"]
+        if type(reason) is not str or len(reason) > longest_reason:
             return False
     return True
 
@@ -464,7 +511,9 @@ def parse_observation(o: Mapping[str, Any], where: str) -> Observation:
     spec = units.spec_for(code)
     if spec is None:
         raise CourseError(f"{where}.code", f"{_short(code)} is not a code of this format")
-    time = parse_time(o["time"], f"{where}.time")
+    time = _parse_utc(o["time"])  # parse_time, with the field's name built only on a fault
+    if not isinstance(time, datetime):
+        raise CourseError(f"{where}.time", f"{_short(o['time'])} {time}")
     value = o["value"]
     unit = o.get("unit")
     period_h = o.get("period_h")
@@ -483,7 +532,7 @@ def parse_observation(o: Mapping[str, Any], where: str) -> Observation:
                 f"{_short(value)} is not one of {', '.join(spec.values)} for {spec.name}",
             )
         return Observation(time=time, code=code, value=value, entered_value=value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise CourseError(f"{where}.value", f"{_short(value)} must be a number for {spec.name}")
     if unit is None:
         raise CourseError(
