@@ -1096,25 +1096,28 @@ def flags_timeline(
     ]
     x_range = chart_range(course, assessment, tz)
     layout["xaxis"]["range"] = list(x_range)
+    doses = [(d.time, d.status) for d in course.doses]
+    if assessment.next_dose is not None:
+        doses.append((assessment.next_dose.time, "next"))
     layout["shapes"] = [
         {
             "type": "line",
             "xref": "x",
             "yref": "y domain",
-            "x0": _wall(dose.time, tz),
-            "x1": _wall(dose.time, tz),
+            "x0": _wall(when, tz),
+            "x1": _wall(when, tz),
             "y0": 0,
             "y1": 1,
             "line": {
-                "color": DOSE_STYLE[dose.status]["color"],
+                "color": DOSE_STYLE[status]["color"],
                 "width": 1,
-                "dash": DOSE_STYLE[dose.status]["dash"],
+                "dash": DOSE_STYLE[status]["dash"],
             },
             "opacity": 0.5,
             "layer": "below",
-            "name": f"dose.{dose.status}",
+            "name": f"dose.{status}",
         }
-        for dose in course.doses
+        for when, status in doses
     ]
     if not flags:
         layout["annotations"].append(

@@ -69,6 +69,10 @@ def _header(course: Course, assessment: Assessment) -> None:
     if row.overdue:
         vitals += " — none in the last 4 h"
     st.caption(vitals)
+
+
+def _advice(assessment: Assessment) -> None:
+    """The advice for the next dose, with every criterion met and its source."""
     nxt = assessment.next_dose
     with st.container(border=True):
         if nxt is None:
@@ -117,15 +121,17 @@ def _late_entries(late: Sequence[EntryTiming]) -> None:
 
 
 def _prior_toxicity(course: Course, assessment: Assessment) -> None:
-    st.subheader("Prior ICI toxicity", anchor=False)
+    st.markdown("**Prior ICI toxicity**")
     if not course.prior_toxicities:
         st.caption("No prior checkpoint-inhibitor toxicity recorded.")
     else:
         rows = course.prior_toxicities
-        st.dataframe(
+        # A static table wraps its cells, so the whole history shows in a half-width column;
+        # it reads Markdown, so every free text is escaped.
+        st.table(
             pd.DataFrame(
                 {
-                    "Agent": [t.agent for t in rows],
+                    "Agent": [_plain(t.agent) for t in rows],
                     "Organ": [t.irae.replace("_", " ") for t in rows],
                     "Grade": [t.grade for t in rows],
                     "Onset": [t.onset.isoformat() if t.onset else "—" for t in rows],
@@ -135,18 +141,21 @@ def _prior_toxicity(course: Course, assessment: Assessment) -> None:
                     "Steroids": [
                         "—" if t.steroids is None else ("yes" if t.steroids else "no") for t in rows
                     ],
-                    "Note": [t.note or "" for t in rows],
                 }
             ),
             hide_index=True,
+            border="horizontal",
         )
+        for t in rows:
+            if t.note:
+                st.caption(_plain(f"{t.irae.replace('_', ' ')}: {t.note}"))
     for flag in assessment.flags:
         if flag.category != "ici_recurrence" or flag.differential is None:
             continue
         organ = (flag.irae or "").replace("_", " ")
         st.markdown(
-            f"**Possible recurrence of {_plain(organ)}** · {flag.severity} · "
-            f"since {_plain(context.local(flag.time))}"
+            f"**Possible recurrence of {_plain(organ)}** ({flag.severity}, "
+            f"since {_plain(context.local(flag.time))})"
         )
         favours_ici, favours_il2 = st.columns(2)
         with favours_ici:
@@ -213,9 +222,10 @@ def _flags_table(
         frame.style.apply(quieter, axis=1).map(severity, subset=["Severity"]),
         hide_index=True,
         column_config={
-            "Message": st.column_config.TextColumn("Message", width="large"),
-            "Evidence": st.column_config.TextColumn("Evidence", width="large"),
-            "Source": st.column_config.TextColumn("Source", width="medium"),
+            "Message": st.column_config.TextColumn("Message", width=560),
+            "Evidence": st.column_config.TextColumn("Evidence", width=420),
+            "Source": st.column_config.TextColumn("Source", width=260),
+            "Acknowledged": st.column_config.TextColumn("Acknowledged", width=300),
         },
     )
 
@@ -241,6 +251,13 @@ def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
     tz = context.ward_timezone()
 
     _header(course, assessment)
+    # The advice and, beside it, what is known of earlier checkpoint-inhibitor toxicity: the
+    # two things weighed before the next dose.
+    advice, history = st.columns([2, 3], gap="large")
+    with advice:
+        _advice(assessment)
+    with history:
+        _prior_toxicity(course, assessment)
     st.caption(f"updated {context.local(context.now(), '%H:%M:%S')} ({tz.key})")
     figure = charts.patient_chart(
         course,
@@ -261,11 +278,7 @@ def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
         config=PLOT_CONFIG,
         key=f"flags-{admission_id}",
     )
-    flags, history = st.columns([3, 2], gap="large")
-    with flags:
-        _flags_table(assessment.flags, acknowledged)
-    with history:
-        _prior_toxicity(course, assessment)
+    _flags_table(assessment.flags, acknowledged)
 
 
 # ---------------------------------------------------------------------------------------------
