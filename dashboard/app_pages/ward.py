@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from urllib.parse import quote
+
 import pandas as pd
 import streamlit as st
 
@@ -12,24 +15,45 @@ ADVICE_LABEL = {"hold": "HOLD", "caution": "CAUTION", "give": "GIVE"}
 ADVICE_COLOUR = {"HOLD": "#b71c1c", "CAUTION": "#e65100", "GIVE": "#1b5e20"}
 
 
-def _frame(rows: list[WardRow]) -> pd.DataFrame:
+def _flag_summary(row: WardRow) -> str:
+    parts = []
+    if row.critical:
+        parts.append(f"{row.critical} critical")
+    if row.warning:
+        parts.append(f"{row.warning} warning")
+    return " · ".join(parts) or "none"
+
+
+def _next_dose(row: WardRow, now: datetime) -> str:
+    if row.next_dose_time is None:
+        return "cycle complete"
+    if row.doses_given == 0 and row.next_dose_number == 1 and row.cycle == 1:
+        return "first dose: not yet given"
+    return f"{context.local(row.next_dose_time, '%H:%M')} ({row.next_dose_in(now)})"
+
+
+def _frame(rows: list[WardRow], now: datetime) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Bed": [r.bed for r in rows],
-            "Patient": [f"{r.name} ({r.patient_id})" for r in rows],
+            "Patient": [r.name for r in rows],
             "Cycle · dose": [r.dose_label for r in rows],
-            "Next dose": [context.local(r.next_dose_time) for r in rows],
+            "Next dose": [_next_dose(r, now) for r in rows],
             "Advice": [ADVICE_LABEL.get(r.advice or "", "—") for r in rows],
             "Why": ["; ".join(r.criteria) or "no criterion met" for r in rows],
-            "Critical flags": [r.critical for r in rows],
-            "Warnings": [r.warning for r in rows],
+            "Active flags": [_flag_summary(r) for r in rows],
             "NEWS2": [r.news2 for r in rows],
             "Weight gain (%)": [
                 None if r.weight_gain_pct is None else round(r.weight_gain_pct, 1) for r in rows
             ],
+            "Weight trend (%)": [list(r.weight_trend) for r in rows],
+            "SBP 24 h (mmHg)": [list(r.sbp_trend) for r in rows],
             "Last vitals": [
-                context.local(r.last_vitals_at) + ("  ⚠ overdue" if r.overdue else "") for r in rows
+                context.local(r.last_vitals_at, "%H:%M") + (" ⚠ overdue" if r.overdue else "")
+                for r in rows
             ],
+            "MRN": [r.patient_id for r in rows],
+            "Chart": [f"patient?patient={quote(r.patient_id)}" for r in rows],
         }
     )
 
@@ -51,17 +75,32 @@ def ward_table() -> None:
     if not rows:
         st.info("No patients admitted. Load the demo ward with `python -m il2_tox demo`.")
         return
-    frame = _frame(rows)
+    frame = _frame(rows, now)
     st.dataframe(
         frame.style.map(_advice_style, subset=["Advice"]),
         hide_index=True,
         width="stretch",
         column_config={
-            "Why": st.column_config.TextColumn("Why", width="large"),
-            "NEWS2": st.column_config.NumberColumn("NEWS2", format="%d"),
-            "Weight gain (%)": st.column_config.NumberColumn("Weight gain (%)", format="%.1f"),
+            "Bed": st.column_config.TextColumn("Bed", width=40),
+            "Why": st.column_config.TextColumn("Why", width="medium"),
+            "NEWS2": st.column_config.NumberColumn("NEWS2", format="%d", width=60),
+            "Weight gain (%)": st.column_config.NumberColumn(
+                "Weight gain (%)", format="%.1f", width=95
+            ),
+            "Weight trend (%)": st.column_config.LineChartColumn(
+                "Weight trend (%)", y_min=-2, y_max=20, width=110
+            ),
+            "SBP 24 h (mmHg)": st.column_config.LineChartColumn(
+                "SBP 24 h (mmHg)", y_min=60, y_max=160, width=110
+            ),
+            "Chart": st.column_config.LinkColumn("Chart", display_text="open chart"),
         },
     )
+    overdue = [r for r in rows if r.overdue]
+    if overdue:
+        st.warning(
+            "No vitals in the last 4 h: " + ", ".join(f"bed {r.bed} ({r.name})" for r in overdue)
+        )
     with st.expander("Active flags by patient"):
         for r in rows:
             if r.flags:

@@ -13,10 +13,13 @@ from datetime import datetime, timedelta
 from il2_tox.assess import Assessment, assess
 from il2_tox.course import Course
 from il2_tox.rules.base import ADVICE, HR, SBP, SEVERITIES, WEIGHT
-from il2_tox.rules.config import Rules
+from il2_tox.rules.base import target_sbp as target_sbp_of
+from il2_tox.rules.config import Rules, load_rules
 
 # Vitals are due every 4 h on HD IL-2 (REFERENCE.md §1, DUT-T2: every 2-4 h).
 VITALS_OVERDUE_AFTER = timedelta(hours=4)
+# How far back the ward's small SBP trend line reaches (three doses).
+SBP_TREND_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class WardRow:
     weight_gain_pct: float | None
     last_vitals_at: datetime | None
     overdue: bool
+    target_sbp: float = 90.0
+    sbp_trend: tuple[float, ...] = ()
+    weight_trend: tuple[float, ...] = ()  # % over the pre-treatment weight, each weighing
 
     @property
     def dose_label(self) -> str:
@@ -48,14 +54,29 @@ class WardRow:
             return f"C{self.cycle} · {self.doses_given} given, cycle complete"
         return f"C{self.cycle} · dose {self.next_dose_number}/14"
 
+    def next_dose_in(self, now: datetime) -> str:
+        """Return the time to the next dose as a nurse says it ("in 1 h 05", "due 20 min ago")."""
+        if self.next_dose_time is None:
+            return "—"
+        minutes = round((self.next_dose_time - now).total_seconds() / 60)
+        span = (
+            f"{abs(minutes) // 60} h {abs(minutes) % 60:02d}"
+            if abs(minutes) >= 60
+            else (f"{abs(minutes)} min")
+        )
+        return f"in {span}" if minutes >= 0 else f"due {span} ago"
+
     def urgency(self) -> tuple[int, int, int, int, str]:
         """Sort key: hold first, then critical flags, caution, warnings, NEWS2, bed."""
         advice_rank = ADVICE.index(self.advice) if self.advice in ADVICE else 0
         return (-advice_rank, -self.critical, -self.warning, -(self.news2 or 0), self.bed)
 
 
-def summarize(course: Course, assessment: Assessment, now: datetime) -> WardRow:
+def summarize(
+    course: Course, assessment: Assessment, now: datetime, rules: Rules | None = None
+) -> WardRow:
     """Return the ward row of one course; `now` decides only whether vitals are overdue."""
+    rules = rules if rules is not None else load_rules()
     nxt = assessment.next_dose
     last_dose = max(course.doses, key=lambda d: d.time) if course.doses else None
     cycle = nxt.cycle if nxt is not None else (last_dose.cycle if last_dose else 1)
@@ -64,11 +85,14 @@ def summarize(course: Course, assessment: Assessment, now: datetime) -> WardRow:
     active.sort(key=lambda f: -SEVERITIES.index(f.severity))
     vitals = [o.time for o in course.observations if o.concept in (HR, SBP)]
     last_vitals = max(vitals) if vitals else None
-    weights = [o for o in course.observations if o.concept == WEIGHT]
-    gain = None
-    if weights:
-        latest = max(weights, key=lambda o: o.time)
-        gain = (float(latest.value) / course.patient.weight_kg - 1.0) * 100.0
+    baseline = course.patient.weight_kg
+    weights = sorted((o for o in course.observations if o.concept == WEIGHT), key=lambda o: o.time)
+    weight_trend = tuple((float(o.value) / baseline - 1.0) * 100.0 for o in weights)
+    since = assessment.as_of - SBP_TREND_WINDOW
+    sbp = sorted(
+        (o for o in course.observations if o.concept == SBP and o.time >= since),
+        key=lambda o: o.time,
+    )
     news = assessment.news2[-1] if assessment.news2 else None
     return WardRow(
         patient_id=course.patient.id,
@@ -85,14 +109,17 @@ def summarize(course: Course, assessment: Assessment, now: datetime) -> WardRow:
         flags=tuple(f.message for f in active),
         news2=news.score if news is not None else None,
         news2_response=news.response if news is not None else None,
-        weight_gain_pct=gain,
+        weight_gain_pct=weight_trend[-1] if weight_trend else None,
         last_vitals_at=last_vitals,
         overdue=last_vitals is None or now - last_vitals > VITALS_OVERDUE_AFTER,
+        target_sbp=target_sbp_of(course.admission.usual_sbp_mmhg, rules),
+        sbp_trend=tuple(float(o.value) for o in sbp),
+        weight_trend=weight_trend,
     )
 
 
 def ward_rows(courses: Iterable[Course], rules: Rules, now: datetime) -> list[WardRow]:
     """Return one row per course, most urgent first."""
-    rows = [summarize(course, assess(course, rules), now) for course in courses]
+    rows = [summarize(course, assess(course, rules), now, rules) for course in courses]
     rows.sort(key=WardRow.urgency)
     return rows

@@ -27,7 +27,7 @@ def test_it_lists_every_demo_patient_most_urgent_first(ward_db: Database) -> Non
 
 def test_it_names_the_patient_bed_cycle_and_next_dose(ward_db: Database) -> None:
     frame = run_app().dataframe[0].value
-    row = frame[frame["Patient"].str.contains("DEMO-003")].iloc[0]
+    row = frame[frame["MRN"] == "DEMO-003"].iloc[0]
     assert row["Bed"] == "3"
     assert row["Cycle · dose"].startswith("C1 · dose ")
     assert row["Advice"] == "HOLD"
@@ -66,3 +66,21 @@ def test_it_shows_no_advice_under_a_broken_rules_file(
 def test_every_role_sees_the_ward(ward_db: Database, role: str) -> None:
     app = signed_in_app(role)
     assert len(app.dataframe[0].value) == 10
+
+
+def test_it_shows_trend_lines_for_weight_and_sbp_with_their_units(ward_db: Database) -> None:
+    frame = run_app().dataframe[0].value
+    row = frame[frame["MRN"] == "DEMO-003"].iloc[0]
+    assert len(row["SBP 24 h (mmHg)"]) >= 3
+    assert max(row["Weight trend (%)"]) >= 10
+
+
+def test_it_links_each_patient_to_their_chart(ward_db: Database) -> None:
+    frame = run_app().dataframe[0].value
+    assert set(frame["Chart"]) == {f"patient?patient=DEMO-{n:03d}" for n in range(1, 11)}
+
+
+def test_it_summarises_active_flags_by_severity(ward_db: Database) -> None:
+    frame = run_app().dataframe[0].value
+    row = frame[frame["MRN"] == "DEMO-003"].iloc[0]
+    assert "critical" in row["Active flags"]

@@ -34,7 +34,7 @@ def test_a_wrong_password_keeps_the_visitor_out(server: str, browser: Any) -> No
 
 
 def test_the_ward_overview_shows_the_demo_ward(server: str, browser: Any) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = browser.new_page(viewport={"width": 1920, "height": 1000})
     try:
         page.goto(server, wait_until="domcontentloaded")
         page.get_by_label("Username", exact=True).wait_for(timeout=30_000)
