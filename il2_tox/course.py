@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import inspect
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache
@@ -270,13 +272,32 @@ def load_course(path: str | Path) -> Course:
 
 def parse_course_text(text: str) -> Course:
     """Parse course JSON text; raise CourseError for bad JSON or a bad course."""
+    with gc_paused():
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise CourseError(
+                "(document)", f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+        return parse_course(data)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while building a course's thousands of objects.
+
+    They hold no reference cycles, so there is nothing for it to find; left on, it would scan
+    the growing heap again and again as they are allocated (in cohort mode, over a tenth of the
+    time). Reference counting still frees everything as usual; the collector runs again on
+    exit. Only re-enables what was enabled, so nesting and other threads are safe.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise CourseError(
-            "(document)", f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    return parse_course(data)
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def parse_course(data: object) -> Course:

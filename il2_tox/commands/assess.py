@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from il2_tox.assess import assess
-from il2_tox.course import Course, CourseError, format_time, load_course
+from il2_tox.course import Course, CourseError, format_time, gc_paused, load_course
 from il2_tox.rules.config import Rules, RulesError, load_rules
 
 if TYPE_CHECKING:
@@ -177,22 +177,24 @@ def _assess_batch(admissions: list[int]) -> list[CohortRow]:
 
     assert _worker_db is not None and _worker_rules is not None
     rows: list[CohortRow] = []
-    for course in iter_courses(_worker_db, batch_size=len(admissions), admissions=admissions):
-        admitted = format_time(course.admission.admitted_at)
-        rows.extend(
-            (
-                course.patient.id,
-                admitted,
-                flag.category,
-                flag.severity,
-                flag.code,
-                format_time(flag.time),
-                flag.cycle,
-                flag.after_dose,
-                flag.active,
-                flag.message,
-                flag.source,
+    courses = iter_courses(_worker_db, batch_size=len(admissions), admissions=admissions)
+    with gc_paused():  # the batch's courses are alive: a collection would scan them all, often
+        for course in courses:
+            admitted = format_time(course.admission.admitted_at)
+            rows.extend(
+                (
+                    course.patient.id,
+                    admitted,
+                    flag.category,
+                    flag.severity,
+                    flag.code,
+                    format_time(flag.time),
+                    flag.cycle,
+                    flag.after_dose,
+                    flag.active,
+                    flag.message,
+                    flag.source,
+                )
+                for flag in assess(course, _worker_rules).flags
             )
-            for flag in assess(course, _worker_rules).flags
-        )
     return rows

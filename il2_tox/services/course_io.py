@@ -500,7 +500,9 @@ def iter_courses(
         else:
             ids = list(admissions)
         for start in range(0, len(ids), batch_size):
-            yield from _courses_of_batch(session, ids[start : start + batch_size])
+            with c.gc_paused():
+                courses = _courses_of_batch(session, ids[start : start + batch_size])
+            yield from courses
             session.expunge_all()  # keep memory flat across a large cohort
 
 
