@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import auth, context
 from il2_tox.services.ward import WardRow, ward_rows
 
+PATIENT_PAGE = str(Path(__file__).resolve().parent / "patient.py")
 ADVICE_LABEL = {"hold": "HOLD", "caution": "CAUTION", "give": "GIVE"}
 ADVICE_COLOUR = {"HOLD": "#b71c1c", "CAUTION": "#e65100", "GIVE": "#1b5e20"}
 
@@ -53,7 +54,6 @@ def _frame(rows: list[WardRow], now: datetime) -> pd.DataFrame:
                 for r in rows
             ],
             "MRN": [r.patient_id for r in rows],
-            "Chart": [f"patient?patient={quote(r.patient_id)}" for r in rows],
         }
     )
 
@@ -76,8 +76,12 @@ def ward_table() -> None:
         st.info("No patients admitted. Load the demo ward with `python -m il2_tox demo`.")
         return
     frame = _frame(rows, now)
-    st.dataframe(
+    st.caption("Select a row to open that patient's chart.")
+    event = st.dataframe(
         frame.style.map(_advice_style, subset=["Advice"]),
+        key="ward_table",
+        on_select="rerun",
+        selection_mode="single-row",
         hide_index=True,
         width="stretch",
         column_config={
@@ -93,9 +97,12 @@ def ward_table() -> None:
             "SBP 24 h (mmHg)": st.column_config.LineChartColumn(
                 "SBP 24 h (mmHg)", y_min=60, y_max=160, width=110
             ),
-            "Chart": st.column_config.LinkColumn("Chart", display_text="open chart"),
         },
     )
+    selected = event.selection.rows
+    if selected:
+        # A page switch keeps the signed-in session (a plain link would start a new one).
+        st.switch_page(PATIENT_PAGE, query_params={"patient": rows[selected[0]].patient_id})
     overdue = [r for r in rows if r.overdue]
     if overdue:
         st.warning(

@@ -75,11 +75,6 @@ def test_it_shows_trend_lines_for_weight_and_sbp_with_their_units(ward_db: Datab
     assert max(row["Weight trend (%)"]) >= 10
 
 
-def test_it_links_each_patient_to_their_chart(ward_db: Database) -> None:
-    frame = run_app().dataframe[0].value
-    assert set(frame["Chart"]) == {f"patient?patient=DEMO-{n:03d}" for n in range(1, 11)}
-
-
 def test_it_summarises_active_flags_by_severity(ward_db: Database) -> None:
     frame = run_app().dataframe[0].value
     row = frame[frame["MRN"] == "DEMO-003"].iloc[0]

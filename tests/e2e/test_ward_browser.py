@@ -56,3 +56,27 @@ def test_the_ward_overview_shows_the_demo_ward(server: str, browser: Any) -> Non
         )
     finally:
         page.close()
+
+
+def test_selecting_a_ward_row_opens_that_patients_chart_still_signed_in(
+    server: str, browser: Any
+) -> None:
+    page = browser.new_page(viewport={"width": 1920, "height": 1000})
+    try:
+        page.goto(server, wait_until="domcontentloaded")
+        page.get_by_label("Username", exact=True).wait_for(timeout=30_000)
+        sign_in(page, "physician")
+        page.get_by_role("heading", name="HD IL-2 ward").wait_for(timeout=30_000)
+        grid = page.locator("[data-testid='stDataFrame']").first
+        grid.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        box = grid.bounding_box()
+        assert box is not None
+        # The first data row sits one row height below the header; its row-marker column
+        # (leftmost) selects the row.
+        page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)
+        page.get_by_role("heading", name="Patient chart").wait_for(timeout=30_000)
+        assert "patient=DEMO-" in page.url
+        page.get_by_text("Sign out").wait_for(timeout=10_000)
+    finally:
+        page.close()
