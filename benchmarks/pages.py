@@ -125,12 +125,12 @@ def main() -> int:
             bare_page.goto(bare_url)
             bare_page.get_by_text("bare page a").wait_for(timeout=30_000)
             floor = []
+
+            def shown(text: str) -> Callable[[], None]:
+                return lambda: bare_page.get_by_text(text).wait_for()
+
             for name, text in [("Page B", "bare page b"), ("Page A", "bare page a")] * args.rounds:
-                floor.append(
-                    timed_navigation(
-                        bare_page, name, lambda t=text: bare_page.get_by_text(t).wait_for()
-                    )
-                )
+                floor.append(timed_navigation(bare_page, name, shown(text)))
             browser.close()
 
     bare_median = statistics.median(floor)
