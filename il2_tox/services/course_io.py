@@ -20,11 +20,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, insert, select, type_coerce
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.types import NullType
 from tqdm import tqdm
 
@@ -553,7 +553,7 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
             m.Dose.status,
             m.Dose.reason,
         )
-        .where(m.Dose.admission_id.in_(batch), dose_is_current())
+        .where(m.Dose.admission_id.in_(batch), _is_current(m.Dose, m.Dose.record_status))
         .order_by(m.Dose.admission_id, m.Dose.time, m.Dose.id)
     ):
         doses[admission_id].append(
@@ -570,7 +570,10 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
             type_coerce(m.Observation.observed_at, NullType()),
             *_OBSERVATION_VALUES,
         )
-        .where(m.Observation.admission_id.in_(batch), observation_is_current())
+        .where(
+            m.Observation.admission_id.in_(batch),
+            _is_current(m.Observation, m.Observation.status),
+        )
         .order_by(m.Observation.admission_id, m.Observation.observed_at, m.Observation.id)
     ).all():  # fetched at once: row by row costs a driver call per row
         observed_at = times.get(raw_time)
@@ -586,6 +589,23 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
         )
         for admission_id in batch
     ]
+
+
+def _is_current(
+    record: type[m.Observation] | type[m.Dose], status: InstrumentedAttribute[str]
+) -> ColumnElement[bool]:
+    """Return `observation_is_current()` / `dose_is_current()` (il2_tox.store.records), worded
+    for reading many admissions at once.
+
+    `successor.supersedes_id IS NOT NULL`, implied by the match, lets PostgreSQL read the few
+    correcting rows from the supersedes_id index; without it, it scans the whole table for
+    them once per batch.
+    """
+    successor = aliased(record)
+    return and_(
+        status != "entered_in_error",
+        ~exists().where(successor.supersedes_id.is_not(None), successor.supersedes_id == record.id),
+    )
 
 
 def _result_processor(
