@@ -276,3 +276,53 @@ def display_unit(ucum: str | None) -> str:
         if found is not None:
             return found.display
     return ucum
+
+
+# Plausible ranges: values a living adult on an IL-2 ward can show but rarely does, so a value
+# outside is more often a slip (a digit doubled, °F typed as °C, the wrong patient) than the
+# truth. The bedside form asks the nurse to confirm such a value, never refuses it (the hard
+# limits above refuse). Canonical unit, inclusive; None = no bound on that side.
+# These are not clinical thresholds (those live in data/rules.toml with their sources).
+PLAUSIBLE: dict[str, tuple[float | None, float | None]] = {
+    "8867-4": (40, 180),  # heart rate /min
+    "8480-6": (60, 220),  # systolic BP mmHg
+    "8462-4": (30, 130),  # diastolic BP mmHg
+    "9279-1": (8, 40),  # respiratory rate /min
+    "59408-5": (80, None),  # SpO2 %: below 80 on a ward is usually a probe off a finger
+    "3151-8": (None, 15),  # O2 flow L/min: above 15 is high-flow, not a ward mask
+    "8310-5": (34, 41),  # temperature °C (35.6–41 °C is IL-2 fever territory)
+    "il2tox:phenylephrine": (None, 5),  # µg/kg/min: above 5 is beyond ward pressor doses
+    "9187-6": (None, 3000),  # urine mL in one collection period
+    "il2tox:stool-volume": (None, 3000),  # stool mL in one collection period
+}
+# A weight this far (fraction) above or below the pre-treatment weight is asked about: IL-2
+# capillary leak adds 10-15 %, rarely more; a 25 % change is more likely kg typed as lb.
+PLAUSIBLE_WEIGHT_CHANGE = 0.25
+
+
+def implausible(code: str, canonical: float, baseline_weight_kg: float | None = None) -> str | None:
+    """Return why a canonical value is unusual enough to confirm, or None when it is not.
+
+    Weight (29463-7) is judged against the pre-treatment weight when one is given; codes
+    without a plausible range are never unusual.
+    """
+    spec = CODES.get(code)
+    if spec is None or spec.kind != "quantity":
+        return None
+    shown = spec.units[0].display
+    if spec.code == "29463-7":
+        if baseline_weight_kg is None or baseline_weight_kg <= 0:
+            return None
+        change = canonical / baseline_weight_kg - 1
+        if abs(change) > PLAUSIBLE_WEIGHT_CHANGE:
+            return (
+                f"{change:+.0%} from the pre-treatment weight {baseline_weight_kg:g} kg "
+                f"(usual within ±{PLAUSIBLE_WEIGHT_CHANGE:.0%})"
+            )
+        return None
+    low, high = PLAUSIBLE.get(concept_of(code), (None, None))
+    if low is not None and canonical < low:
+        return f"below {low:g} {shown}, which is unusual"
+    if high is not None and canonical > high:
+        return f"above {high:g} {shown}, which is unusual"
+    return None
