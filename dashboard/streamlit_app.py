@@ -36,6 +36,9 @@ class PageEntry(NamedTuple):
 PAGES: list[PageEntry] = [
     PageEntry("ward.py", "Ward overview", ":material/bed:", (NURSE, PHYSICIAN, ADMIN)),
     PageEntry("patient.py", "Patient chart", ":material/monitoring:", (NURSE, PHYSICIAN, ADMIN)),
+    PageEntry("entry.py", "Bedside entry", ":material/edit_note:", (NURSE, PHYSICIAN)),
+    PageEntry("flags.py", "Flags", ":material/flag:", (NURSE, PHYSICIAN)),
+    PageEntry("admission.py", "Admit patient", ":material/person_add:", (NURSE, PHYSICIAN)),
 ]
 
 st.set_page_config(page_title="il2-tox · HD IL-2 ward", page_icon="🩺", layout="wide")

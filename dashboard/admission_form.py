@@ -1,0 +1,188 @@
+"""What the admission form makes, without drawing it: the patient, admission, history and prior
+toxicities from what was typed, and where each refusal belongs.
+
+Pure: no Streamlit. Checks beyond "is it there" are the service's (`admit_patient` checks a
+new admission exactly as a course file); this only turns the form's values into the course's
+types, keeping every typed value (nothing trimmed beyond surrounding spaces).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from il2_tox import course as c
+
+TOXICITY_COLUMNS = ("agent", "organ", "grade", "onset", "resolved", "steroids", "note")
+_TOXICITY_FIELD = re.compile(r"prior_toxicities\[(\d+)\](?:\.(\w+))?")
+# Course field names as the form's columns call them.
+_COLUMN_OF = {"irae": "organ"}
+
+
+@dataclass(frozen=True)
+class NewAdmission:
+    """What `admit_patient` takes, and which table row each prior toxicity came from."""
+
+    patient: c.Patient
+    admission: c.Admission
+    history: c.History
+    prior_toxicities: tuple[c.PriorToxicity, ...]
+    toxicity_rows: tuple[int, ...]  # 1-based row of the table, per prior toxicity
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if type(value).__name__ in ("NaTType", "NAType"):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _text(value: object) -> str | None:
+    return None if _missing(value) else str(value).strip()
+
+
+def _date(value: object) -> date | None:
+    if _missing(value):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):  # the table editor's state holds ISO text
+        return date.fromisoformat(value.strip()[:10])
+    to_pydatetime = getattr(value, "to_pydatetime", None)  # a pandas Timestamp
+    if to_pydatetime is not None:
+        moment: datetime = to_pydatetime()
+        return moment.date()
+    return None
+
+
+def _as_typed(value: object) -> Any:
+    """Return a value as typed, whatever its type: `admit_patient` checks it (a course file's
+    checks) and refuses it naming the field, rather than this guessing."""
+    return value
+
+
+def _whole(value: object) -> Any:
+    """Return a whole float as an int (a table's number column gives 3.0 for 3)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def prior_toxicities(
+    rows: Sequence[Mapping[str, object]],
+) -> tuple[tuple[c.PriorToxicity, ...], tuple[int, ...]]:
+    """Return the prior toxicities of the table's rows, and the row (1-based) of each.
+
+    A row left entirely blank is skipped (the editor's empty last row); any other row is
+    kept as typed, for the service to check (a missing grade is its refusal to make).
+    """
+    out: list[c.PriorToxicity] = []
+    where: list[int] = []
+    for number, row in enumerate(rows, start=1):
+        if all(
+            _missing(row.get(column)) or row.get(column) is False for column in TOXICITY_COLUMNS
+        ):
+            continue
+        steroids = row.get("steroids")
+        out.append(
+            c.PriorToxicity(
+                agent=_as_typed(_text(row.get("agent"))),
+                irae=_as_typed(_text(row.get("organ"))),
+                grade=_as_typed(None if _missing(row.get("grade")) else _whole(row.get("grade"))),
+                onset=_date(row.get("onset")),
+                resolved=_date(row.get("resolved")),
+                steroids=None if _missing(steroids) else bool(steroids),
+                note=_text(row.get("note")),
+            )
+        )
+        where.append(number)
+    return tuple(out), tuple(where)
+
+
+def field_of(name: str, toxicity_rows: Sequence[int]) -> tuple[str, str]:
+    """Return (form field, readable label) for a refusal's field name.
+
+    `prior_toxicities[0].grade` becomes ("prior_toxicities", "Prior toxicity row 2, grade");
+    other names are their own field (`patient.weight_kg`).
+    """
+    found = _TOXICITY_FIELD.fullmatch(name) or _TOXICITY_FIELD.match(name)
+    if found is None:
+        return name, name
+    index = int(found.group(1))
+    row = toxicity_rows[index] if index < len(toxicity_rows) else index + 1
+    column = found.group(2)
+    label = f"Prior toxicity row {row}"
+    if column:
+        label += f", {_COLUMN_OF.get(column, column)}"
+    return "prior_toxicities", label
+
+
+def prior_therapies(text: object) -> tuple[str, ...]:
+    """Return the prior therapies typed as a comma- or line-separated list, in order."""
+    if _missing(text):
+        return ()
+    return tuple(part.strip() for part in re.split(r"[,\n;]", str(text)) if part.strip())
+
+
+def required_missing(values: Mapping[str, object]) -> dict[str, str]:
+    """Return the required fields left blank: MRN, pre-treatment weight, admission time."""
+    errors = {}
+    if _missing(values.get("patient.id")):
+        errors["patient.id"] = "is required"
+    if _missing(values.get("patient.weight_kg")):
+        errors["patient.weight_kg"] = "is required: the baseline for weight gain"
+    if values.get("admission.admitted_at") is None:
+        errors["admission.admitted_at"] = "is required (date and time)"
+    return errors
+
+
+def new_admission(
+    values: Mapping[str, object], toxicity_table: Sequence[Mapping[str, object]]
+) -> NewAdmission:
+    """Return the admission typed in the form (call `required_missing` first)."""
+    weight = values["patient.weight_kg"]
+    admitted_at = values["admission.admitted_at"]
+    assert isinstance(weight, int | float) and isinstance(admitted_at, datetime)
+    toxicities, rows = prior_toxicities(toxicity_table)
+    steroids = values.get("history.systemic_steroids")
+    return NewAdmission(
+        patient=c.Patient(
+            id=str(values["patient.id"]).strip(),
+            weight_kg=float(weight),
+            name=_text(values.get("patient.name")),
+            sex=_text(values.get("patient.sex")),
+            birth_date=_date(values.get("patient.birth_date")),
+            height_cm=None
+            if _missing(values.get("patient.height_cm"))
+            else _as_typed(values["patient.height_cm"]),
+        ),
+        admission=c.Admission(
+            admitted_at=admitted_at,
+            ward=_text(values.get("admission.ward")),
+            bed=_text(values.get("admission.bed")),
+            regimen_iu_per_kg=_whole(values.get("admission.regimen_iu_per_kg") or 600_000),
+            usual_sbp_mmhg=None
+            if _missing(values.get("admission.usual_sbp_mmhg"))
+            else _as_typed(values["admission.usual_sbp_mmhg"]),
+            spo2_target=str(values.get("admission.spo2_target") or "94-98"),
+        ),
+        history=c.History(
+            brain_metastases=_text(values.get("history.brain_metastases")),
+            systemic_steroids=None if steroids is None else steroids == "yes",
+            ecog=None
+            if _missing(values.get("history.ecog"))
+            else _as_typed(values["history.ecog"]),
+            prior_therapies=prior_therapies(values.get("history.prior_therapies")),
+        ),
+        prior_toxicities=toxicities,
+        toxicity_rows=rows,
+    )
