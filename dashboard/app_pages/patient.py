@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import auth, charts, context
@@ -19,7 +21,12 @@ from il2_tox.assess import Assessment, assess
 from il2_tox.course import Course
 from il2_tox.rules.base import SEVERITIES, Flag
 from il2_tox.services.bedside import Acknowledgement, active_acknowledgements
-from il2_tox.services.chart import LATE_ENTRY_AFTER, EntryTiming, entry_timings
+from il2_tox.services.chart import (
+    LATE_ENTRY_AFTER,
+    EntryTiming,
+    change_marker,
+    entry_timings,
+)
 from il2_tox.services.course_io import (
     AdmissionSummary,
     NotFound,
@@ -27,8 +34,10 @@ from il2_tox.services.course_io import (
     load_course_from_db,
 )
 from il2_tox.services.ward import summarize
+from il2_tox.store import Database
 
-REFRESH = "10s"
+REFRESH = "2s"
+CACHE_KEY = "patient_chart_drawn"
 QUERY_KEY = "patient"
 ADVICE_BADGE = {"hold": "red", "caution": "orange", "give": "green"}
 PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -230,55 +239,89 @@ def _flags_table(
     )
 
 
+@dataclass(frozen=True)
+class _Drawn:
+    """Everything the chart area shows for one state of the record (cached per session)."""
+
+    key: tuple[object, ...]
+    course: Course
+    assessment: Assessment
+    late: list[EntryTiming]
+    acknowledged: dict[tuple[str, datetime], Acknowledgement]
+    chart: go.Figure
+    timeline: go.Figure
+
+
+def _draw(db: Database, admission_id: int, groups: tuple[str, ...]) -> _Drawn | None:
+    """Return the chart area's content, rebuilt only when the record or the minute changed.
+
+    The fragment polls every few seconds so a new entry shows within seconds; the marker query
+    is tiny, and reading, assessing and drawing happen only when something was written (or a
+    minute passed: snoozes lapse and "overdue" moves with the clock).
+    """
+    rules = context.rules()
+    now = context.now()
+    key = (admission_id, groups, change_marker(db, admission_id), id(rules), now.replace(second=0))
+    cached = st.session_state.get(CACHE_KEY)
+    if isinstance(cached, _Drawn) and cached.key == key:
+        return cached
+    try:
+        course = load_course_from_db(db, admission_id)
+    except NotFound:
+        return None
+    assessment = assess(course, rules)
+    late = [t for t in entry_timings(db, admission_id) if t.late]
+    acknowledged = active_acknowledgements(db, admission_id, now)
+    tz = context.ward_timezone()
+    drawn = _Drawn(
+        key=key,
+        course=course,
+        assessment=assessment,
+        late=late,
+        acknowledged=acknowledged,
+        chart=charts.patient_chart(
+            course,
+            assessment,
+            rules,
+            tz=tz,
+            groups=groups,
+            late={(t.concept, t.observed_at) for t in late},
+        ),
+        timeline=charts.flags_timeline(
+            course, assessment, tz=tz, quiet=lambda f: (f.code, f.time) in acknowledged
+        ),
+    )
+    st.session_state[CACHE_KEY] = drawn
+    return drawn
+
+
 @st.fragment(run_every=REFRESH)
 def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
-    """Read the course fresh and draw everything about it; reruns alone every 10 s.
+    """Draw everything about the admission; reruns alone every few seconds.
 
     Nothing typed lives here (a rerun would lose it): the pickers are outside, and so must be
     any acknowledgement form. Acknowledged flags (`active_acknowledgements`, snoozes until
     they lapse) stay listed, greyed, and are drawn faint on the timeline.
     """
-    db = context.database()
-    try:
-        course = load_course_from_db(db, admission_id)
-    except NotFound:
+    drawn = _draw(context.database(), admission_id, groups)
+    if drawn is None:
         st.warning("This admission is no longer in the database; choose another patient.")
         return
-    rules = context.rules()
-    assessment = assess(course, rules)
-    late = [t for t in entry_timings(db, admission_id) if t.late]
-    acknowledged = active_acknowledgements(db, admission_id, context.now())
     tz = context.ward_timezone()
-
-    _header(course, assessment)
+    _header(drawn.course, drawn.assessment)
     # The advice and, beside it, what is known of earlier checkpoint-inhibitor toxicity: the
     # two things weighed before the next dose.
     advice, history = st.columns([2, 3], gap="large")
     with advice:
-        _advice(assessment)
+        _advice(drawn.assessment)
     with history:
-        _prior_toxicity(course, assessment)
+        _prior_toxicity(drawn.course, drawn.assessment)
     st.caption(f"updated {context.local(context.now(), '%H:%M:%S')} ({tz.key})")
-    figure = charts.patient_chart(
-        course,
-        assessment,
-        rules,
-        tz=tz,
-        groups=groups,
-        late={(t.concept, t.observed_at) for t in late},
-    )
-    st.plotly_chart(figure, config=PLOT_CONFIG, key=f"chart-{admission_id}")
-    _late_entries(late)
-
+    st.plotly_chart(drawn.chart, config=PLOT_CONFIG, key=f"chart-{admission_id}")
+    _late_entries(drawn.late)
     # Full width under the chart, with its margins: the flags line up with the panels above.
-    st.plotly_chart(
-        charts.flags_timeline(
-            course, assessment, tz=tz, quiet=lambda f: (f.code, f.time) in acknowledged
-        ),
-        config=PLOT_CONFIG,
-        key=f"flags-{admission_id}",
-    )
-    _flags_table(assessment.flags, acknowledged)
+    st.plotly_chart(drawn.timeline, config=PLOT_CONFIG, key=f"flags-{admission_id}")
+    _flags_table(drawn.assessment.flags, drawn.acknowledged)
 
 
 # ---------------------------------------------------------------------------------------------

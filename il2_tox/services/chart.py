@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from il2_tox.store import models as m
 from il2_tox.store.engine import Database
@@ -85,3 +85,23 @@ def entry_timings(db: Database, admission_id: int) -> list[EntryTiming]:
 def late_entries(db: Database, admission_id: int) -> list[EntryTiming]:
     """Return the admission's current observations that were entered late, by observed time."""
     return [timing for timing in entry_timings(db, admission_id) if timing.late]
+
+
+def change_marker(db: Database, admission_id: int | None = None) -> tuple[int, int, int, int]:
+    """Return a marker that changes whenever anything the chart shows is written.
+
+    Rows are append-only (a correction is a new row), so the highest ids of observations,
+    doses and acknowledgements, with the number of admissions, change on every write and on
+    nothing else. One small indexed query: live pages poll this every few seconds and rebuild
+    only when it moves. `admission_id` None covers the whole ward.
+    """
+    tables = (m.Observation, m.Dose, m.FlagAcknowledgement)
+    with db.read_session() as session:
+        highest = []
+        for table in tables:
+            query = select(func.max(table.id))
+            if admission_id is not None:
+                query = query.where(table.admission_id == admission_id)
+            highest.append(session.scalar(query) or 0)
+        admissions = session.scalar(select(func.count(m.Admission.id))) or 0
+    return highest[0], highest[1], highest[2], admissions

@@ -47,7 +47,7 @@ def test_the_ward_overview_shows_the_demo_ward(server: str, browser: Any) -> Non
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.wait_for_timeout(1500)  # let the grid paint before the picture
         page.screenshot(path=str(SCREENSHOTS / "ward.png"), full_page=True)
-        # The fragment reruns on its own (every 15 s): the stamp changes without a reload.
+        # The fragment reruns on its own (every 5 s): the stamp changes without a reload.
         page.wait_for_function(
             "(before) => ![...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
             ".some(e => e.innerText === before)",

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from il2_tox.services import import_course
-from il2_tox.services.chart import LATE_ENTRY_AFTER, entry_timings, late_entries
+from il2_tox.services.chart import LATE_ENTRY_AFTER, change_marker, entry_timings, late_entries
 from il2_tox.store import Database
 from il2_tox.store.models import Observation, User
 from il2_tox.store.records import correct_observation
@@ -93,3 +93,21 @@ def test_it_times_a_corrected_value_by_its_correction(
     assert not timing.bulk
     assert timing.recorded_by == "Ada Nurse"
     assert timing.late  # typed now, for a value observed in 2026-11
+
+
+def test_the_change_marker_moves_on_every_write_and_only_then(
+    db: Database, admission_id: int, nurse: User
+) -> None:
+    before = change_marker(db, admission_id)
+    ward_before = change_marker(db)
+    assert change_marker(db, admission_id) == before
+    _type_hr(db, admission_id, nurse, after=timedelta(minutes=5))
+    assert change_marker(db, admission_id) != before
+    assert change_marker(db) != ward_before
+
+
+def test_the_ward_marker_moves_when_a_patient_is_admitted(db: Database, admission_id: int) -> None:
+    before = change_marker(db)
+    import_course(db, CourseBuilder(patient_id="MRN-NEW").build())
+    assert change_marker(db) != before
+    assert change_marker(db)[3] == before[3] + 1
