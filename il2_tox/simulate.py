@@ -30,44 +30,47 @@ from il2_tox.course import (
     Patient,
     PriorToxicity,
 )
+from il2_tox.units import (
+    ACVPU,
+    ALBUMIN,
+    ALP,
+    ALT,
+    AST,
+    BICARBONATE,
+    BILIRUBIN,
+    COGNITION,
+    CONCERN,
+    CREATININE,
+    DBP,
+    HEMOGLOBIN,
+    HR,
+    LACTATE,
+    MAP,
+    O2_FLOW,
+    PHENYLEPHRINE,
+    PLATELETS,
+    POTASSIUM,
+    RALES,
+    RHYTHM,
+    RR,
+    SBP,
+    SKIN,
+    SODIUM,
+    SPO2,
+    STOOL,
+    TEMP,
+    TROPONIN_HS,
+    TSH,
+    URINE,
+    WBC,
+    WEIGHT,
+)
+from il2_tox.units import (
+    TROPONIN as TROPONIN_I,
+)
 
 __all__ = ["SCENARIOS", "PriorIrae", "Scenario", "demo_ward", "simulate_course"]
 
-# Observation codes (course format, il2-tox-course/1).
-HR = "8867-4"
-SBP = "8480-6"
-DBP = "8462-4"
-MAP = "8478-0"
-RR = "9279-1"
-SPO2 = "59408-5"
-O2_FLOW = "3151-8"
-TEMP = "8310-5"
-WEIGHT = "29463-7"
-URINE = "9187-6"
-ALT = "1742-6"
-AST = "1920-8"
-ALP = "6768-6"
-BILIRUBIN = "1975-2"
-CREATININE = "2160-0"
-ALBUMIN = "1751-7"
-PLATELETS = "777-3"
-BICARBONATE = "1963-8"
-SODIUM = "2951-2"
-POTASSIUM = "2823-3"
-LACTATE = "2524-7"
-TROPONIN_I = "10839-9"
-TROPONIN_HS = "89579-7"
-TSH = "3016-3"
-HEMOGLOBIN = "718-7"
-WBC = "6690-2"
-ACVPU = "il2tox:acvpu"
-PHENYLEPHRINE = "il2tox:phenylephrine"
-STOOL = "il2tox:stool-volume"
-RALES = "il2tox:rales"
-COGNITION = "il2tox:cognition"
-SKIN = "il2tox:skin"
-RHYTHM = "il2tox:rhythm"
-CONCERN = "il2tox:concern"
 
 DOSE_INTERVAL_MIN = 8 * 60
 MAX_DOSES_PER_CYCLE = 14

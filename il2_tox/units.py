@@ -234,6 +234,45 @@ _SPECS: tuple[CodeSpec, ...] = (
 
 CODES: dict[str, CodeSpec] = {spec.code: spec for spec in _SPECS}
 
+
+# Observation codes by meaning (course format, il2-tox-course/1); aliases such as SpO2 2708-6
+# are folded into their concept by `concept_of`.
+HR = "8867-4"
+SBP = "8480-6"
+DBP = "8462-4"
+MAP = "8478-0"
+RR = "9279-1"
+SPO2 = "59408-5"
+O2_FLOW = "3151-8"
+FIO2 = "3150-0"
+TEMP = "8310-5"
+WEIGHT = "29463-7"
+URINE = "9187-6"
+ALT = "1742-6"
+AST = "1920-8"
+ALP = "6768-6"
+BILIRUBIN = "1975-2"
+CREATININE = "2160-0"
+ALBUMIN = "1751-7"
+PLATELETS = "777-3"
+BICARBONATE = "1963-8"
+SODIUM = "2951-2"
+POTASSIUM = "2823-3"
+LACTATE = "2524-7"
+TROPONIN = "10839-9"
+TROPONIN_HS = "89579-7"
+TSH = "3016-3"
+HEMOGLOBIN = "718-7"
+WBC = "6690-2"
+ACVPU = "il2tox:acvpu"
+PHENYLEPHRINE = "il2tox:phenylephrine"
+STOOL = "il2tox:stool-volume"
+RALES = "il2tox:rales"
+COGNITION = "il2tox:cognition"
+SKIN = "il2tox:skin"
+RHYTHM = "il2tox:rhythm"
+CONCERN = "il2tox:concern"
+
 # Longest collection period a volume may cover (hours); over a day is a typing error.
 MAX_PERIOD_H = 24.0
 

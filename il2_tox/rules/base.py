@@ -19,6 +19,87 @@ from typing import Any
 from il2_tox import units
 from il2_tox.course import Course, Dose, Observation, format_time
 from il2_tox.rules.config import Rules
+from il2_tox.units import (
+    ACVPU,
+    ALBUMIN,
+    ALP,
+    ALT,
+    AST,
+    BILIRUBIN,
+    COGNITION,
+    CONCERN,
+    CREATININE,
+    DBP,
+    FIO2,
+    HR,
+    MAP,
+    O2_FLOW,
+    PHENYLEPHRINE,
+    PLATELETS,
+    RALES,
+    RHYTHM,
+    RR,
+    SBP,
+    SKIN,
+    SODIUM,
+    SPO2,
+    STOOL,
+    TEMP,
+    TROPONIN,
+    TROPONIN_HS,
+    TSH,
+    URINE,
+    WEIGHT,
+)
+
+# The codes are defined once, in il2_tox.units, and re-exported here for the rule modules.
+__all__ = [
+    "ACVPU",
+    "ADVICE",
+    "ALBUMIN",
+    "ALP",
+    "ALT",
+    "AST",
+    "BILIRUBIN",
+    "CATEGORIES",
+    "COGNITION",
+    "CONCERN",
+    "CREATININE",
+    "DBP",
+    "FIO2",
+    "HR",
+    "MAP",
+    "O2_FLOW",
+    "PHENYLEPHRINE",
+    "PLATELETS",
+    "RALES",
+    "RHYTHM",
+    "RR",
+    "SBP",
+    "SEVERITIES",
+    "SKIN",
+    "SODIUM",
+    "SPO2",
+    "STOOL",
+    "TEMP",
+    "TROPONIN",
+    "TROPONIN_HS",
+    "TSH",
+    "URINE",
+    "WEIGHT",
+    "CourseIndex",
+    "Criterion",
+    "Differential",
+    "DoseAdvice",
+    "Evidence",
+    "Flag",
+    "LiverRow",
+    "News2Row",
+    "fmt",
+    "make_flag",
+    "rounded",
+    "target_sbp",
+]
 
 SEVERITIES = ("info", "warning", "critical")
 CATEGORIES = (
@@ -35,38 +116,6 @@ CATEGORIES = (
     "eligibility",
 )
 ADVICE = ("give", "caution", "hold")
-
-# Codes the index reads by meaning (aliases such as SpO2 2708-6 are folded into their concept).
-HR = "8867-4"
-SBP = "8480-6"
-DBP = "8462-4"
-MAP = "8478-0"
-RR = "9279-1"
-SPO2 = "59408-5"
-O2_FLOW = "3151-8"
-FIO2 = "3150-0"
-TEMP = "8310-5"
-WEIGHT = "29463-7"
-URINE = "9187-6"
-ALT = "1742-6"
-AST = "1920-8"
-ALP = "6768-6"
-BILIRUBIN = "1975-2"
-CREATININE = "2160-0"
-ALBUMIN = "1751-7"
-PLATELETS = "777-3"
-SODIUM = "2951-2"
-TROPONIN = "10839-9"
-TROPONIN_HS = "89579-7"
-TSH = "3016-3"
-ACVPU = "il2tox:acvpu"
-PHENYLEPHRINE = "il2tox:phenylephrine"
-STOOL = "il2tox:stool-volume"
-RALES = "il2tox:rales"
-COGNITION = "il2tox:cognition"
-SKIN = "il2tox:skin"
-RHYTHM = "il2tox:rhythm"
-CONCERN = "il2tox:concern"
 
 
 def rounded(value: float | str) -> float | str:
