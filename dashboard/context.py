@@ -10,7 +10,7 @@ import streamlit as st
 
 from il2_tox.course import Course
 from il2_tox.rules.config import Rules, RulesError, load_rules
-from il2_tox.services.course_io import list_admissions, load_course_from_db
+from il2_tox.services.course_io import iter_courses, list_admissions
 from il2_tox.store import Database
 
 TIMEZONE_ENV = "IL2TOX_TIMEZONE"
@@ -54,4 +54,6 @@ def local(moment: datetime | None, fmt: str = "%d %b %H:%M") -> str:
 def current_courses() -> list[Course]:
     """Return the course of every current admission, read fresh from the database."""
     db = database()
-    return [load_course_from_db(db, item.admission_id) for item in list_admissions(db)]
+    # One batched read (a query per table) rather than a session and queries per patient.
+    ids = [item.admission_id for item in list_admissions(db)]
+    return list(iter_courses(db, admissions=ids)) if ids else []
