@@ -560,13 +560,14 @@ def parse_observation(o: Mapping[str, Any], where: str) -> Observation:
             f"{where}.unit",
             f"is missing; {spec.name} ({code}) needs one of {_unit_list(spec)}",
         )
-    found = spec.unit(unit)
+    found = _unit_of(code, unit) if type(unit) is str else None
     if found is None:
         raise CourseError(
             f"{where}.unit",
             f"{_short(unit)} is not accepted for {spec.name} ({code}); use {_unit_list(spec)}",
         )
-    canonical = found.to_canonical(float(value))
+    to_canonical = found.to_canonical
+    canonical = float(value) if to_canonical is units.identity else to_canonical(float(value))
     assert spec.low is not None and spec.high is not None
     if not spec.low <= canonical <= spec.high:
         raise CourseError(
@@ -580,16 +581,29 @@ def parse_observation(o: Mapping[str, Any], where: str) -> Observation:
     if ref_low is not None and ref_high is not None and ref_low > ref_high:
         raise CourseError(f"{where}.ref_low", f"{o['ref_low']} is above ref_high {o['ref_high']}")
     return Observation(
-        time=time,
-        code=code,
-        value=canonical,
-        unit=spec.canonical_unit,
-        entered_value=value,
-        entered_unit=unit,
-        ref_low=ref_low,
-        ref_high=ref_high,
-        period_h=float(period_h) if period_h is not None else None,
+        time,
+        code,
+        canonical,
+        _canonical_unit(code),
+        value,
+        unit,
+        ref_low,
+        ref_high,
+        float(period_h) if period_h is not None else None,
     )
+
+
+@lru_cache(maxsize=512)
+def _unit_of(code: str, ucum: str) -> units.Unit | None:
+    """Return `spec_for(code).unit(ucum)`, looked up once per pair (called once per reading)."""
+    spec = units.spec_for(code)
+    return spec.unit(ucum) if spec is not None else None
+
+
+@lru_cache(maxsize=256)
+def _canonical_unit(code: str) -> str | None:
+    spec = units.spec_for(code)
+    return spec.canonical_unit if spec is not None else None
 
 
 def _ref(o: Mapping[str, Any], key: str, unit: units.Unit, where: str) -> float | None:

@@ -16,7 +16,8 @@ BILIRUBIN_UMOL_PER_MG_DL = 17.1
 LB_TO_KG = 0.45359237
 
 
-def _identity(value: float) -> float:
+def identity(value: float) -> float:
+    """Return the value unchanged: the conversion of a canonical unit to itself."""
     return value
 
 
@@ -49,8 +50,8 @@ class Unit:
     """A unit a code accepts, with the functions to and from the code's canonical unit."""
 
     ucum: str
-    to_canonical: Callable[[float], float] = _identity
-    from_canonical: Callable[[float], float] = _identity
+    to_canonical: Callable[[float], float] = identity
+    from_canonical: Callable[[float], float] = identity
     label: str = ""
 
     @property

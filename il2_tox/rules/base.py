@@ -329,6 +329,7 @@ class CourseIndex:
         self.as_of: datetime = max(latest) if latest else course.admission.admitted_at
         self.target_sbp: float = target_sbp(course.admission.usual_sbp_mmhg, rules)
         self.baseline_weight_kg: float = course.patient.weight_kg
+        self._spans: dict[float, timedelta] = {}  # look-back hours -> timedelta, made once
 
     # -- observations ----------------------------------------------------------------------
 
@@ -355,7 +356,10 @@ class CourseIndex:
         if i == 0:
             return None
         obs = items[i - 1]
-        if obs.time < at - timedelta(hours=lookback_h):
+        span = self._spans.get(lookback_h)
+        if span is None:
+            span = self._spans[lookback_h] = timedelta(hours=lookback_h)
+        if obs.time < at - span:
             return None
         return obs
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,20 +35,49 @@ class Rule:
     source_ids: tuple[str, ...]
     params: Mapping[str, Any]
 
+    # Each parameter converted once (the rules read them tens of thousands of times a course):
+    # numbers as floats, lists of numbers as tuples of floats, lists of strings as tuples.
+    _floats: dict[str, float] = field(init=False, repr=False, compare=False)
+    _float_lists: dict[str, tuple[float, ...]] = field(init=False, repr=False, compare=False)
+    _str_lists: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        floats: dict[str, float] = {}
+        float_lists: dict[str, tuple[float, ...]] = {}
+        str_lists: dict[str, tuple[str, ...]] = {}
+        for name, value in self.params.items():
+            if _is_number(value):
+                floats[name] = float(value)
+            elif isinstance(value, list):
+                if all(_is_number(v) for v in value):
+                    float_lists[name] = tuple(float(v) for v in value)
+                if all(isinstance(v, str) for v in value):
+                    str_lists[name] = tuple(value)
+        object.__setattr__(self, "_floats", floats)
+        object.__setattr__(self, "_float_lists", float_lists)
+        object.__setattr__(self, "_str_lists", str_lists)
+
     def __getitem__(self, name: str) -> Any:
         return self.params[name]
 
     def num(self, name: str) -> float:
         """Return a numeric parameter as float."""
-        return float(self.params[name])
+        found = self._floats.get(name)
+        return found if found is not None else float(self.params[name])
 
     def nums(self, name: str) -> tuple[float, ...]:
         """Return a list parameter of numbers as a tuple of floats."""
-        return tuple(float(v) for v in self.params[name])
+        found = self._float_lists.get(name)
+        return found if found is not None else tuple(float(v) for v in self.params[name])
 
     def strs(self, name: str) -> tuple[str, ...]:
         """Return a list parameter of strings."""
-        return tuple(str(v) for v in self.params[name])
+        found = self._str_lists.get(name)
+        return found if found is not None else tuple(str(v) for v in self.params[name])
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

@@ -141,10 +141,10 @@ class _Track(Generic[T]):
         return i - 1
 
 
-def _response(total: int, red: bool, rule: Rule) -> str:
-    if total >= rule.num("high_from"):
+def _response(total: int, red: bool, high_from: float, medium_from: float) -> str:
+    if total >= high_from:
         return "high"
-    if total >= rule.num("medium_from"):
+    if total >= medium_from:
         return "medium"
     return "low-medium" if red else "low"
 
@@ -159,6 +159,7 @@ def table(index: CourseIndex) -> list[News2Row]:
     rule = index.rules.rule("news2.score")
     response_rule = index.rules.rule("news2.response")
     red_score = int(response_rule.num("single_parameter"))
+    high_from, medium_from = response_rule.num("high_from"), response_rule.num("medium_from")
     oxygen_score = int(rule.num("oxygen_score"))
     chart = _Chart(rule, index.course.admission.spo2_target == SCALE2_TARGET)
     window = timedelta(minutes=rule.num("set_window_min"))
@@ -203,7 +204,7 @@ def table(index: CourseIndex) -> list[News2Row]:
                 time=moment,
                 score=total,
                 red_single_parameter=red,
-                response=_response(total, red, response_rule),
+                response=_response(total, red, high_from, medium_from),
                 complete=len(parameters) == len(PARAMETERS),
                 parameters=tuple(parameters),
             )
@@ -263,7 +264,8 @@ class _Episodes:
         self.ongoing = False
 
     def step(self, row: News2Row, met: bool, detail: str) -> _Episode | None:
-        """Extend or start an episode when `met`; close the current one otherwise."""
+        """Extend or start an episode when `met`; close the current one otherwise. `detail`
+        words the row of an episode that starts here (unused otherwise)."""
         if not met:
             self.ongoing = False
             return None
@@ -297,12 +299,12 @@ def flags(index: CourseIndex, rows: list[News2Row]) -> list[Flag]:
         median = rolling.median_before(row.time) if on_treatment else None
         gain = None if median is None or not row.complete else row.score - median
         is_rise = gain is not None and gain >= rise_at_least
-        rise_detail = (
-            f"NEWS2 {row.score}, up {_points(gain or 0)} from the median of the previous "
-            f"{_points(window_h)} h"
-        )
-        rise.step(row, is_rise, rise_detail)
-        episode = high.step(row, row.score >= high_from, f"NEWS2 {row.score} (high band)")
+        # An episode's detail words its first row: worded only when one starts.
+        starts = is_rise and not rise.ongoing
+        rise.step(row, is_rise, _rise_detail(row.score, gain or 0, window_h) if starts else "")
+        is_high = row.score >= high_from
+        high_detail = f"NEWS2 {row.score} (high band)" if is_high and not high.ongoing else ""
+        episode = high.step(row, is_high, high_detail)
         if episode is not None and is_rise:
             episode.with_rise = True
         if on_treatment and row.complete:
@@ -332,6 +334,11 @@ def flags(index: CourseIndex, rows: list[News2Row]) -> list[Flag]:
         for episode in rise.items
     ]
     return out
+
+
+def _rise_detail(score: int, gain: float, window_h: float) -> str:
+    previous = f"the median of the previous {_points(window_h)} h"
+    return f"NEWS2 {score}, up {_points(gain)} from {previous}"
 
 
 def _points(value: float) -> str:

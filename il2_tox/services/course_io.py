@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
@@ -564,7 +564,22 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
     read_time = _result_processor(connection, m.Observation.observed_at)
     times: dict[object, datetime] = {}
     observations: dict[int, list[c.Observation]] = {i: [] for i in batch}
-    for admission_id, raw_time, *values in connection.execute(
+    # `_observation`, inlined (positional, in field order): this loop runs once per stored
+    # observation of the cohort, and the call layers were a third of its time.
+    observation, entered_value_of = c.Observation, _entered_value
+    for (
+        admission_id,
+        raw_time,
+        code,
+        value,
+        value_text,
+        unit,
+        entered_value,
+        entered_unit,
+        ref_low,
+        ref_high,
+        period_h,
+    ) in connection.execute(
         select(
             m.Observation.admission_id,
             type_coerce(m.Observation.observed_at, NullType()),
@@ -579,7 +594,20 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
         observed_at = times.get(raw_time)
         if observed_at is None:
             observed_at = times[raw_time] = read_time(raw_time)
-        observations[admission_id].append(_observation(observed_at, *values))
+        observations[admission_id].append(
+            observation(
+                observed_at,
+                code,
+                # The one_value check constraint: exactly one of the two is stored.
+                cast(float, value) if value_text is None else value_text,
+                unit,
+                None if entered_value is None else entered_value_of(entered_value),
+                entered_unit,
+                ref_low,
+                ref_high,
+                period_h,
+            )
+        )
     return [
         _course(
             *rows[admission_id],
