@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from il2_tox import units
-from il2_tox.course import Course, course_to_dict
+from il2_tox.course import Course, Observation, course_to_dict
 from il2_tox.fhir import codes as fc
 from il2_tox.rules.base import Flag
 
@@ -46,9 +46,8 @@ def course_to_bundle(course: Course, flags: tuple[Flag, ...] = ()) -> dict[str, 
     subject = {"reference": patient_url}
     context = {"reference": encounter_url}
     add("Patient", 0, _patient(doc["patient"]))
-    add("Encounter", 0, _encounter(doc["admission"], subject))
+    add("Encounter", 0, _encounter(doc["admission"], course.admission.usual_sbp_mmhg, subject))
 
-    p = doc["patient"]
     add(
         "Observation",
         0,
@@ -62,19 +61,19 @@ def course_to_bundle(course: Course, flags: tuple[Flag, ...] = ()) -> dict[str, 
                 {"system": fc.LOINC, "code": fc.BODY_WEIGHT, "display": "body weight"},
             ],
             doc["admission"]["admitted_at"],
-            fc.quantity(p["weight_kg"], "kg"),
+            fc.quantity(course.patient.weight_kg, "kg"),
             subject,
             context,
         ),
     )
-    if "height_cm" in p:
+    if course.patient.height_cm is not None:
         add(
             "Observation",
             1,
             _measurement(
                 [{"system": fc.LOINC, "code": fc.BODY_HEIGHT, "display": "body height"}],
                 doc["admission"]["admitted_at"],
-                fc.quantity(p["height_cm"], "cm"),
+                fc.quantity(course.patient.height_cm, "cm"),
                 subject,
                 context,
             ),
@@ -87,7 +86,7 @@ def course_to_bundle(course: Course, flags: tuple[Flag, ...] = ()) -> dict[str, 
         add("MedicationAdministration", i, _dose(dose, subject, context))
     observation_urls: dict[tuple[str, object], str] = {}
     for i, (obs, item) in enumerate(zip(course.observations, doc["observations"], strict=True)):
-        url = add("Observation", 100 + i, _observation(item, subject, context))
+        url = add("Observation", 100 + i, _observation(obs, item, subject, context))
         observation_urls.setdefault((obs.concept, obs.time), url)
     for i, flag in enumerate(flags):
         add("DetectedIssue", i, _detected_issue(flag, subject, observation_urls))
@@ -113,7 +112,9 @@ def _patient(p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _encounter(a: dict[str, Any], subject: dict[str, str]) -> dict[str, Any]:
+def _encounter(
+    a: dict[str, Any], usual_sbp: float | None, subject: dict[str, str]
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "extension": [
             {
@@ -132,10 +133,10 @@ def _encounter(a: dict[str, Any], subject: dict[str, str]) -> dict[str, Any]:
         "subject": subject,
         "period": {"start": a["admitted_at"]},
     }
-    if "usual_sbp_mmhg" in a:
+    if usual_sbp is not None:
         out["extension"].insert(
             1,
-            {"url": fc.EXT_USUAL_SBP, "valueQuantity": fc.quantity(a["usual_sbp_mmhg"], "mm[Hg]")},
+            {"url": fc.EXT_USUAL_SBP, "valueQuantity": fc.quantity(usual_sbp, "mm[Hg]")},
         )
     locations = []
     for key, code, display in (("ward", "wa", "Ward"), ("bed", "bd", "Bed")):
@@ -307,7 +308,7 @@ def _dose(d: dict[str, Any], subject: dict[str, str], context: dict[str, str]) -
 
 
 def _observation(
-    item: dict[str, Any], subject: dict[str, str], context: dict[str, str]
+    obs: Observation, item: dict[str, Any], subject: dict[str, str], context: dict[str, str]
 ) -> dict[str, Any]:
     code = item["code"]
     spec = units.CODES[code]
@@ -319,12 +320,12 @@ def _observation(
         "encounter": context,
         "effectiveDateTime": item["time"],
     }
-    if "period_h" in item:
+    if obs.period_h is not None:
         out["extension"] = [
             {
                 "url": fc.EXT_PERIOD,
                 "valueQuantity": {
-                    "value": item["period_h"],
+                    "value": obs.period_h,
                     "unit": "h",
                     "system": fc.UCUM,
                     "code": "h",
@@ -337,13 +338,27 @@ def _observation(
     unit = item["unit"]
     out["valueQuantity"] = fc.quantity(item["value"], unit)
     limits = {
-        side: fc.quantity(item[key], unit)
-        for side, key in (("low", "ref_low"), ("high", "ref_high"))
-        if key in item
+        side: fc.quantity(_in_unit(obs.code, limit, unit), unit)
+        for side, limit in (("low", obs.ref_low), ("high", obs.ref_high))
+        if limit is not None
     }
     if limits:
         out["referenceRange"] = [limits]
     return out
+
+
+def _in_unit(code: str, canonical: float, unit: str) -> float:
+    """Return a canonical reference limit in the unit as entered: the shortest decimal that
+    converts back to exactly the stored limit (so import gives back the same number)."""
+    spec = units.CODES[code]
+    found = spec.unit(unit)
+    assert found is not None
+    value = found.from_canonical(canonical)
+    for digits in range(6, 18):
+        candidate = float(f"{value:.{digits}g}")
+        if found.to_canonical(candidate) == canonical:
+            return candidate
+    return value
 
 
 def _detected_issue(

@@ -260,7 +260,10 @@ class _Reader:
                         self.skipped.append(f"{entry.name}: entered-in-error, not imported")
                         continue
                     for item, where in self._observations(entry):
-                        self.origins[f"observations[{len(observations)}]"] = where
+                        head = f"observations[{len(observations)}]"
+                        self.origins[head] = where
+                        if isinstance(item["value"], str):
+                            self.origins[f"{head}.value"] = f"{where}.valueCodeableConcept"
                         observations.append(item)
                 self._check_context(entry, "encounter")
                 self._note_unread(entry)
@@ -319,11 +322,11 @@ class _Reader:
             "prior_toxicities": _TOXICITY_FIELDS,
         }
         kind = head.split("[")[0]
+        if path in self.origins:
+            return CourseError(self.origins[path], error.message)
         if kind in tables and head in self.origins:
             element = tables[kind].get(rest.split(".")[0], rest) if rest else "(resource)"
             return CourseError(f"{self.origins[head]}.{element}", error.message)
-        if path in self.origins:
-            return CourseError(self.origins[path], error.message)
         assert self.patient is not None and self.encounter is not None
         if kind == "patient":
             return CourseError(
