@@ -1,4 +1,4 @@
-"""`python -m il2_tox migrate | import FILE... | export --patient ID`: the database commands.
+"""`python -m il2_tox migrate | import FILE... | export --patient ID [--fhir]`: database commands.
 
 The database is `IL2TOX_DATABASE_URL`, else SQLite at `data/il2_tox.db`. Exit codes: 0 done;
 2 bad input (a refused file, an unknown patient, a bad time), one line each on stderr; 1 the
@@ -8,7 +8,11 @@ database is not migrated or cannot be used.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from il2_tox.course import CourseError, dump_course, parse_time, save_course
@@ -35,12 +39,14 @@ def register(subparsers: Any) -> None:
 
     parser = subparsers.add_parser(
         "import",
-        help="load course files into the database",
-        description="Load il2-tox-course/1 files, one transaction each. A refused file changes "
-        "nothing and is named on stderr; the others still load. A course already stored is "
-        "left as it is.",
+        help="load course files (or FHIR R4 Bundles) into the database",
+        description="Load il2-tox-course/1 files or FHIR R4 Bundles, one transaction each. "
+        "A refused file changes nothing and is named on stderr; the others still load. "
+        "A course already stored is left as it is.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="course files (JSON)")
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", help="course files or FHIR Bundles (JSON)"
+    )
     parser.set_defaults(func=run_import)
 
     parser = subparsers.add_parser(
@@ -54,6 +60,11 @@ def register(subparsers: Any) -> None:
         "--admitted-at", metavar="ISO", help="which admission, e.g. 2026-11-20T06:00:00Z"
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument(
+        "--fhir",
+        action="store_true",
+        help="write a FHIR R4 Bundle (the course and its flags as DetectedIssues; docs/fhir.md)",
+    )
     parser.set_defaults(func=run_export)
 
 
@@ -100,6 +111,8 @@ def run_export(args: argparse.Namespace) -> int:
     db = _open_migrated()
     if db is None:
         return 1
+    if args.fhir:
+        return _export_fhir(db, args.patient, admitted_at, args.output)
     try:
         course = export_course(db, args.patient, admitted_at)
     except NotFound as error:
@@ -112,4 +125,30 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"{args.output}: {len(course.observations)} observations, {len(course.doses)} doses")
     else:
         sys.stdout.write(dump_course(course))
+    return 0
+
+
+def _export_fhir(
+    db: Database, patient: str, admitted_at: datetime | None, output: str | None
+) -> int:
+    """Write the FHIR Bundle of a patient's course to a file or stdout; close the database."""
+    from il2_tox.services.fhir_io import export_bundle
+
+    try:
+        bundle = export_bundle(db, patient, admitted_at)
+    except NotFound as error:
+        print(error, file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        target = Path(output)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(target)
+        kinds = Counter(entry["resource"]["resourceType"] for entry in bundle["entry"])
+        print(f"{output}: FHIR Bundle, " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    else:
+        sys.stdout.write(text)
     return 0

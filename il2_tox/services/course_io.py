@@ -11,6 +11,7 @@ course.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +30,8 @@ from sqlalchemy.types import NullType
 from tqdm import tqdm
 
 from il2_tox import course as c
-from il2_tox.course import Course, CourseError, format_time, load_course
+from il2_tox.course import Course, CourseError, format_time
+from il2_tox.services.fhir_io import read_course_file
 from il2_tox.store import models as m
 from il2_tox.store.engine import Database
 from il2_tox.store.records import (
@@ -59,6 +61,7 @@ class ImportResult:
     observations: int = 0
     doses: int = 0
     error: CourseError | None = None
+    not_imported: tuple[str, ...] = ()  # what of a FHIR bundle was left out, for the report
 
     @property
     def refused(self) -> bool:
@@ -71,11 +74,13 @@ class ImportResult:
             return f"{where}{self.error}"
         admitted = format_time(self.admitted_at) if self.admitted_at else "?"
         if self.status == "already_loaded":
-            return f"{where}already loaded ({self.patient_id} admitted {admitted}); nothing changed"
-        return (
-            f"{where}loaded {self.patient_id} admitted {admitted} "
-            f"({self.observations} observations, {self.doses} doses)"
-        )
+            line = f"{where}already loaded ({self.patient_id} admitted {admitted}); nothing changed"
+        else:
+            line = (
+                f"{where}loaded {self.patient_id} admitted {admitted} "
+                f"({self.observations} observations, {self.doses} doses)"
+            )
+        return "".join([line, *(f"\n  not imported: {note}" for note in self.not_imported)])
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,8 @@ def import_files(
 ) -> list[ImportResult]:
     """Import course files, one transaction each; return one result per file, in order.
 
-    A bad file (CourseError: unreadable, invalid, conflicting) changes nothing and comes back
+    A file is a course file or a FHIR R4 Bundle (il2_tox.fhir). A bad file (CourseError:
+    unreadable, invalid, conflicting) changes nothing and comes back
     `refused` with its error; the other files still load. With `progress`, a tqdm bar is shown
     on stderr when stderr is a terminal.
     """
@@ -141,7 +147,10 @@ def import_files(
     for path in bar:
         source = str(path)
         try:
-            result = import_course(db, load_course(path), recorded_by, source)
+            course, not_imported = read_course_file(path)  # a course file or a FHIR bundle
+            result = import_course(db, course, recorded_by, source)
+            if not_imported:
+                result = dataclasses.replace(result, not_imported=not_imported)
         except CourseError as error:
             result = ImportResult(status="refused", source=source, error=error)
         results.append(result)
