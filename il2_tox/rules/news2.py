@@ -13,6 +13,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 from il2_tox.course import Observation
@@ -48,8 +49,16 @@ ALERT = "A"
 
 
 def _num(obs: Observation) -> float:
-    """Return a value rounded to 9 significant digits (°F conversion leaves 38.00000000000001)."""
-    return float(f"{float(obs.value):.9g}")
+    """Return a value rounded to 9 significant digits (°F conversion leaves 38.00000000000001).
+
+    Cached by value: a chart repeats its values (heart rates, saturations) hundreds of times.
+    """
+    return _nine_digits(obs.value)
+
+
+@lru_cache(maxsize=16_384)
+def _nine_digits(value: float | str) -> float:
+    return float(f"{float(value):.9g}")
 
 
 def band_score(value: float, bounds: Sequence[float], scores: Sequence[int]) -> int:
