@@ -187,6 +187,9 @@ def _save(
     except faults.DATABASE_FAULTS as error:
         _message(kind, record_id, "error", faults.save_failed(error))
         return
+    except ValueError as error:  # the site's correction window setting is malformed
+        _message(kind, record_id, "error", f"Not saved: the site configuration is wrong: {error}")
+        return
     done = "marked entered in error" if result.status == "entered_in_error" else "corrected"
     again = " (already saved: a repeated click stored nothing twice)" if result.replayed else ""
     _message(kind, record_id, "success", f"Saved: {done}{again}.")

@@ -469,11 +469,8 @@ def _correct_once(
         successor = session.scalars(select(model).where(model.supersedes_id == row_id)).first()
         if successor is not None:
             by = session.get_one(m.User, successor.recorded_by).display_name
-            what = (
-                "marked entered in error"
-                if _status(successor) == "entered_in_error"
-                else ("changed")
-            )
+            withdrawn = _status(successor) == "entered_in_error"
+            what = "marked entered in error" if withdrawn else "changed"
             raise Changed("record", by, successor.recorded_at, f"This {entity} was {what}")
         if _status(row) == "entered_in_error":
             raise Refused(
