@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from il2_tox.assess import assess
@@ -628,3 +630,82 @@ def test_a_malformed_window_is_refused_naming_the_setting(
     window_env(value)
     with pytest.raises(ValueError, match=corr.CORRECTION_WINDOW_ENV):
         corr.correction_window()
+
+
+# -- any sequence of corrections ------------------------------------------------------------------
+
+
+def test_the_course_always_shows_the_last_correction_of_each_record(
+    db: Database, backend: str, grace: SignedIn
+) -> None:
+    """Property: after any sequence of amendments and withdrawals of three SBP values (some
+    refused: the same value again, a withdrawn record), the course holds exactly the last
+    value of each record not withdrawn, each record keeps every version, and every stored
+    correction has its audit entry."""
+    unique = iter(range(10**6))
+    operation = st.tuples(
+        st.integers(0, 2), st.one_of(st.none(), st.integers(60, 200))
+    )  # (which record, new value or None: withdraw)
+
+    @settings(
+        max_examples=40 if backend == "sqlite" else 12,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(st.lists(operation, max_size=8))
+    def check(operations: list[tuple[int, int | None]]) -> None:
+        n = next(unique)
+        builder = CourseBuilder(patient_id=f"MRN-P{n}")
+        for i, value in enumerate((100, 110, 120)):
+            builder.obs(SBP, value, "mm[Hg]", at=1 + i)
+        admission = import_course(db, builder.build()).admission_id
+        assert admission is not None
+        records = observation_records(db, admission)
+        shown = [r.current.observation_id for r in records]
+        expected: list[int | None] = [100, 110, 120]
+        versions = [1, 1, 1]
+        for k, (which, value) in enumerate(operations):
+            key = f"p{n}-{k}"
+            if expected[which] is None:
+                with pytest.raises(Refused):
+                    withdraw_observation(
+                        db, shown[which], reason="r", actor=grace, idempotency_key=key
+                    )
+                continue
+            if value is None:
+                done = withdraw_observation(
+                    db, shown[which], reason="r", actor=grace, idempotency_key=key
+                )
+                expected[which] = None
+            elif value == expected[which]:
+                with pytest.raises(Refused) as refused:
+                    amend_observation(
+                        db, shown[which], value=value, reason="r", actor=grace, idempotency_key=key
+                    )
+                assert refused.value.field == "value"
+                continue
+            else:
+                done = amend_observation(
+                    db, shown[which], value=value, reason="r", actor=grace, idempotency_key=key
+                )
+                expected[which] = value
+            shown[which] = done.correction_id
+            versions[which] += 1
+        course = load_course_from_db(db, admission)
+        assert [o.entered_value for o in course.observations] == [
+            v for v in expected if v is not None
+        ]
+        after = observation_records(db, admission)
+        assert [len(r.versions) for r in after] == versions
+        with db.read_session() as session:
+            audited = session.scalar(
+                select(func.count()).where(
+                    AuditEvent.entity == "observation",
+                    AuditEvent.entity_id.in_(
+                        [str(v.observation_id) for r in after for v in r.versions]
+                    ),
+                )
+            )
+        assert audited == sum(versions) - 3
+
+    check()
