@@ -18,7 +18,7 @@ from datetime import datetime
 import streamlit as st
 
 from dashboard import charts, context, faults
-from dashboard.entry_form import format_number
+from dashboard.entry_form import format_number, observed_at
 from dashboard.text import plain
 from il2_tox import units
 from il2_tox.course import DOSE_STATUSES
@@ -172,7 +172,7 @@ def _save(
                 db,
                 shown_id,
                 status=st.session_state.get(_widget(kind, record_id, gen, "status")) or "",
-                time=shown.time if isinstance(shown, DoseVersion) else shown.observed_at,
+                time=_dose_time(kind, record_id, gen, shown),
                 dose_reason=st.session_state.get(_widget(kind, record_id, gen, "dose_reason")),
                 reason=reason,
                 actor=user,
@@ -194,6 +194,22 @@ def _save(
     again = " (already saved: a repeated click stored nothing twice)" if result.replayed else ""
     _message(kind, record_id, "success", f"Saved: {done}{again}.")
     st.session_state[f"corr.gen.{kind}.{record_id}"] = gen + 1
+
+
+def _dose_time(
+    kind: str, record_id: int, gen: int, shown: ObservationVersion | DoseVersion
+) -> datetime:
+    """Return the dose time as typed on the ward clock (the shown time if a box was cleared)."""
+    typed = observed_at(
+        st.session_state.get(_widget(kind, record_id, gen, "date")),
+        st.session_state.get(_widget(kind, record_id, gen, "clock")),
+        context.ward_timezone(),
+    )
+    before = shown.time if isinstance(shown, DoseVersion) else shown.observed_at
+    # The boxes show whole minutes: the same minute is the recorded time, seconds and all.
+    if typed is None or typed == before.replace(second=0, microsecond=0):
+        return before
+    return typed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,6 +291,15 @@ def _dose(record: Record[DoseVersion], user: SignedIn) -> None:
             format_func=lambda s: DOSE_STATUS.get(s, s),
             horizontal=True,
             key=_widget("dose", record_id, gen, "status"),
+        )
+        local = current.time.astimezone(context.ward_timezone())
+        day, clock = st.columns(2)
+        day.date_input("Dose date", value=local.date(), key=_widget("dose", record_id, gen, "date"))
+        clock.time_input(
+            "Dose time",
+            value=local.time().replace(second=0, microsecond=0),
+            step=60,
+            key=_widget("dose", record_id, gen, "clock"),
         )
         st.text_input(
             "Reason held or not given",

@@ -192,7 +192,31 @@ def test_a_dose_is_corrected_from_given_to_held(ward_db: Database) -> None:
     assert not app.exception, app.exception
     (stored,) = load_course_from_db(ward_db, dose.admission_id).doses
     assert (stored.status, stored.reason) == ("held", "SBP 80")
+    assert stored.time == dose.time  # the time untouched keeps its seconds
     assert any(shown(m).startswith("~~Given at ") for m in markdown(app))
+
+
+def test_a_dose_time_is_corrected_on_the_ward_clock(ward_db: Database) -> None:
+    given = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
+    dose = record_dose(
+        ward_db,
+        admission(ward_db),
+        status="given",
+        time=given,
+        reason=None,
+        actor=user(ward_db, "nurse"),
+        idempotency_key="dose-1",
+    )
+    app = open_chart("nurse")
+    app.selectbox(key=f"corr.group.{dose.admission_id}").set_value(str(dose.dose_id)).run()
+    earlier = given - timedelta(minutes=30)
+    app.time_input(key=f"corr.dose.{dose.dose_id}.0.clock").set_value(earlier.time())
+    app.date_input(key=f"corr.dose.{dose.dose_id}.0.date").set_value(earlier.date())
+    app.text_input(key=f"corr.dose.{dose.dose_id}.0.reason").input("given at the half hour")
+    app.button(key=f"corr.dose.{dose.dose_id}.0.save").click().run()
+    assert not app.exception, app.exception
+    (stored,) = load_course_from_db(ward_db, dose.admission_id).doses
+    assert stored.time == earlier
 
 
 def test_an_admin_sees_no_corrections(ward_db: Database) -> None:
