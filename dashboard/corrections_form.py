@@ -128,7 +128,7 @@ def _message(kind: str, record_id: int, level: str, text: str) -> None:
 def _refusal_text(refusal: Refused) -> str:
     if isinstance(refusal, Changed):
         return (
-            f"Not saved: {refusal.errors['record'].split(' by ', 1)[0]} by {refusal.by} at "
+            f"Not saved: {refusal.what} by {refusal.by} at "
             f"{context.local(refusal.at, '%H:%M')} since this page was drawn. Reload the page "
             "and check before correcting again."
         )

@@ -78,10 +78,12 @@ def correction_window() -> timedelta:
 class Changed(Refused):
     """The version a form showed was corrected by someone else since: reload and look again.
 
-    `by` (display name) and `at` (UTC) say who and when, for the page to show in ward time.
+    `what` happened, `by` whom (display name) and `at` (UTC) when, for the page to show in ward
+    time.
     """
 
     def __init__(self, field: str, by: str, at: datetime, what: str) -> None:
+        self.what = what  # e.g. "This observation was changed"
         self.by = by
         self.at = at
         super().__init__(
