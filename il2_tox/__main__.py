@@ -22,6 +22,8 @@ COMMANDS = {
     "demo": "il2_tox.commands.demo",
     "user": "il2_tox.commands.users",
     "rules": "il2_tox.commands.rules",
+    "backup": "il2_tox.commands.backup",
+    "restore": "il2_tox.commands.backup",
 }
 
 

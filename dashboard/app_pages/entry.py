@@ -17,7 +17,7 @@ from datetime import datetime, time
 
 import streamlit as st
 
-from dashboard import auth, context
+from dashboard import auth, context, faults
 from dashboard import entry_form as ef
 from dashboard.text import plain
 from il2_tox.assess import assess
@@ -147,6 +147,9 @@ def _save_set(form: str, aid: int, gen: int, user: SignedIn, baseline: float, an
     except PermissionDenied as denied:
         st.session_state[f"entry.errors.{form}.{aid}"] = {ef.GENERAL: str(denied)}
         return
+    except faults.DATABASE_FAULTS as error:
+        st.session_state[f"entry.errors.{form}.{aid}"] = {ef.GENERAL: faults.save_failed(error)}
+        return
     st.session_state[f"entry.result.{form}.{aid}"] = (result, ef.stored_lines(entries, fields))
     st.session_state.pop(f"entry.errors.{form}.{aid}", None)
     st.session_state.pop(f"entry.unusual.{form}.{aid}", None)
@@ -188,6 +191,9 @@ def _save_dose(aid: int, gen: int, user: SignedIn, cycle: int | None) -> None:
         return
     except PermissionDenied as denied:
         st.session_state[f"entry.errors.dose.{aid}"] = {ef.GENERAL: str(denied)}
+        return
+    except faults.DATABASE_FAULTS as error:
+        st.session_state[f"entry.errors.dose.{aid}"] = {ef.GENERAL: faults.save_failed(error)}
         return
     st.session_state[f"entry.result.dose.{aid}"] = result
     st.session_state.pop(f"entry.errors.dose.{aid}", None)
@@ -363,7 +369,10 @@ def _dose_section(aid: int, user: SignedIn, advice: DoseAdvice | None, first: bo
     else:
         what = f"Dose {advice.number} of cycle {advice.cycle}"
     if first:
-        pending = pending_eligibility_flags(context.database(), aid, rules=context.rules())
+        pending = faults.read_or_last(
+            f"pending.{aid}",
+            lambda: pending_eligibility_flags(context.database(), aid, rules=context.rules()),
+        )
         if pending:
             st.warning(
                 plain(
@@ -453,6 +462,9 @@ def _import_section(aid: int, user: SignedIn) -> None:
     except PermissionDenied as denied:
         st.error(plain(str(denied)))
         return
+    except faults.DATABASE_FAULTS as error:
+        st.error(plain(faults.save_failed(error)), icon=":material/cloud_off:")
+        return
     if isinstance(outcome, ImportResult):
         st.success(plain(outcome.describe()))
         return
@@ -470,7 +482,7 @@ def _import_section(aid: int, user: SignedIn) -> None:
 user = auth.require_role("nurse", "physician")
 st.title("Bedside entry", anchor=False)
 db = context.database()
-admissions = sorted(list_admissions(db), key=_bed_order)
+admissions = sorted(faults.read_or_last("admissions", lambda: list_admissions(db)), key=_bed_order)
 if not admissions:
     st.info("No patients admitted. Admit one on the Admit patient page.")
     st.stop()
@@ -496,7 +508,8 @@ check.checkbox(
 if not _confirmed(aid):
     check.caption("Check the wristband against the name and bed before saving anything.")
 
-course = load_course_from_db(db, aid)
+course = faults.read_or_last(f"course.{aid}", lambda: load_course_from_db(db, aid))
+faults.offline_notice()
 assessment = assess(course, context.rules())
 baseline = course.patient.weight_kg
 with st.container(border=True):
@@ -544,3 +557,4 @@ with st.expander("Labs: enter by hand", icon=":material/science:"):
 
 with st.expander("Import labs or a course file (CSV or JSON)", icon=":material/upload_file:"):
     _import_section(aid, user)
+faults.offline_notice()

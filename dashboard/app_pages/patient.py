@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import auth, charts, context
+from dashboard.corrections_form import corrections_section
 from il2_tox.assess import Assessment, assess
 from il2_tox.course import Course
 from il2_tox.rules.base import SEVERITIES, Flag
@@ -327,7 +328,7 @@ def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
 # ---------------------------------------------------------------------------------------------
 # The page
 
-auth.require_role("nurse", "physician", "admin")
+user = auth.require_role("nurse", "physician", "admin")
 st.title("Patient chart", anchor=False)
 admissions = sorted(list_admissions(context.database()), key=_bed_order)
 if not admissions:
@@ -356,3 +357,5 @@ groups = shown.pills(
     format_func=lambda group: charts.GROUP_LABELS[group],
 )
 chart_area(by_mrn[mrn].admission_id, tuple(groups))
+# Outside the refreshing fragment: a rerun every 2 s would lose what is typed in a correction.
+corrections_section(by_mrn[mrn].admission_id, user)

@@ -72,6 +72,7 @@ def correct_observation(
     by: User,
     reason: str,
     entered_in_error: bool = False,
+    idempotency_key: str | None = None,
     **changes: Any,
 ) -> Observation:
     """Add the row that corrects `original` and return it; `original` is left as it was.
@@ -80,6 +81,7 @@ def correct_observation(
     with `entered_in_error=True` there must be none: the row repeats the original's facts and
     withdraws them. A blank reason is refused. Correcting a row that is already corrected fails
     at flush with an IntegrityError (unique `supersedes_id`): re-read the current row first.
+    `idempotency_key` (unique) marks the form submission that made it.
     """
     if not reason.strip():
         raise ValueError("a correction needs a reason")
@@ -95,6 +97,45 @@ def correct_observation(
         status="entered_in_error" if entered_in_error else "amended",
         supersedes_id=original.id,
         correction_reason=reason,
+        idempotency_key=idempotency_key,
+    )
+    session.add(correction)
+    session.flush()
+    return correction
+
+
+_DOSE_FACTS = ("admission_id", "cycle", "number", "time", "status", "reason")
+
+
+def correct_dose(
+    session: Session,
+    original: Dose,
+    *,
+    by: User,
+    correction_reason: str,
+    entered_in_error: bool = False,
+    idempotency_key: str | None = None,
+    **changes: Any,
+) -> Dose:
+    """Add the row that corrects the dose record `original` and return it (as
+    `correct_observation`: `changes` are new `status`, `time` or `reason` (why it was held);
+    none with `entered_in_error=True`; a blank `correction_reason` refused; a second correction
+    of one row fails at flush with an IntegrityError)."""
+    if not correction_reason.strip():
+        raise ValueError("a correction needs a reason")
+    unknown = set(changes) - set(_DOSE_FACTS)
+    if unknown:
+        raise ValueError(f"not a fact of a dose: {', '.join(sorted(unknown))}")
+    if entered_in_error and changes:
+        raise ValueError("an entered-in-error mark repeats the original; give no new values")
+    facts = {name: getattr(original, name) for name in _DOSE_FACTS} | changes
+    correction = Dose(
+        **facts,
+        recorded_by=by.id,
+        record_status="entered_in_error" if entered_in_error else "amended",
+        supersedes_id=original.id,
+        correction_reason=correction_reason,
+        idempotency_key=idempotency_key,
     )
     session.add(correction)
     session.flush()

@@ -1,0 +1,224 @@
+"""Corrections on the patient chart, through AppTest: a nurse corrects her own value with a
+reason, the original shown struck through with who/when/why (as text); a missing reason keeps
+what was typed; a stale form is refused naming who changed it; admins see no corrections.
+
+DEMO-001 (bed 1) has no dose yet: every observation is listed under "All".
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from il2_tox.services.bedside import Entry, record_dose, record_observations
+from il2_tox.services.corrections import amend_observation
+from il2_tox.services.course_io import list_admissions, load_course_from_db
+from il2_tox.services.users import SignedIn, authenticate
+from il2_tox.store import Database
+from il2_tox.store.models import Dose, Observation
+from tests.app.conftest import PASSWORD, signed_in_app
+
+PAGE = "app_pages/patient.py"
+SBP = "8480-6"
+
+
+def shown(markdown: str) -> str:
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def user(db: Database, username: str) -> SignedIn:
+    signed_in = authenticate(db, username, PASSWORD)
+    assert signed_in is not None
+    return signed_in
+
+
+def admission(db: Database, mrn: str = "DEMO-001") -> int:
+    return next(a.admission_id for a in list_admissions(db) if a.patient_id == mrn)
+
+
+def nurse_sbp(db: Database, value: int = 84) -> int:
+    """The nurse's bedside SBP on DEMO-001, taken a minute ago; its row id."""
+    result = record_observations(
+        db,
+        admission(db),
+        [Entry(SBP, value, "mm[Hg]")],
+        datetime.now(UTC) - timedelta(minutes=1),
+        user(db, "nurse"),
+        f"sbp-{value}",
+    )
+    (row_id,) = result.observation_ids
+    return row_id
+
+
+def open_chart(role: str, patient: str = "DEMO-001") -> AppTest:
+    app = signed_in_app(role)
+    app.query_params["patient"] = patient
+    app.switch_page(PAGE)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def fill(app: AppTest, row_id: int, value: str, reason: str) -> None:
+    app.text_input(key=f"corr.obs.{row_id}.0.value").input(value)
+    app.text_input(key=f"corr.obs.{row_id}.0.reason").input(reason)
+
+
+def press(app: AppTest, row_id: int, which: str = "save", gen: int = 0) -> AppTest:
+    app.button(key=f"corr.obs.{row_id}.{gen}.{which}").click()
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def markdown(app: AppTest) -> list[str]:
+    return [m.value for m in app.markdown]
+
+
+def sbp_values(db: Database) -> list[float]:
+    course = load_course_from_db(db, admission(db))
+    return [float(o.value) for o in course.observations if o.code == SBP]
+
+
+def count(db: Database, model: type[Observation] | type[Dose]) -> int:
+    with db.read_session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_a_nurse_corrects_her_value_and_sees_the_original_struck_through(
+    ward_db: Database,
+) -> None:
+    row_id = nurse_sbp(ward_db)
+    app = open_chart("nurse")
+    fill(app, row_id, "94", "typed 84 for 94 <b>sorry</b>")
+    press(app, row_id)
+    assert sbp_values(ward_db)[-1] == 94
+    assert any("Saved: corrected." in shown(s.value) for s in app.success)
+    lines = [shown(m) for m in markdown(app) if "SBP" in m and "Test Nurse" in m]
+    assert any(line.startswith("~~SBP 84 mmHg~~ · recorded by Test Nurse") for line in lines)
+    corrected = [line for line in lines if line.startswith("**SBP 94 mmHg** · corrected by")]
+    assert corrected and corrected[0].endswith(": typed 84 for 94 <b>sorry</b>")
+    raw = [m for m in markdown(app) if "corrected by" in m]
+    assert any("\\<b\\>sorry\\</b\\>" in m for m in raw)  # escaped: text, never markup
+
+
+def test_marking_a_value_entered_in_error_strikes_it_and_it_no_longer_counts(
+    ward_db: Database,
+) -> None:
+    row_id = nurse_sbp(ward_db, 70)
+    app = open_chart("nurse")
+    app.text_input(key=f"corr.obs.{row_id}.0.reason").input("wrong patient's monitor")
+    press(app, row_id, "withdraw")
+    assert 70 not in sbp_values(ward_db)
+    assert any(
+        shown(m).startswith("~~SBP 70 mmHg~~ · **entered in error**: Test Nurse")
+        and shown(m).endswith(": wrong patient's monitor")
+        for m in markdown(app)
+    )
+
+
+def test_a_correction_without_a_reason_is_refused_and_keeps_what_was_typed(
+    ward_db: Database,
+) -> None:
+    row_id = nurse_sbp(ward_db)
+    rows = count(ward_db, Observation)
+    app = open_chart("nurse")
+    app.text_input(key=f"corr.obs.{row_id}.0.value").input("94")
+    press(app, row_id)
+    assert any("Reason for the correction: is required" in shown(e.value) for e in app.error), [
+        e.value for e in app.error
+    ]
+    assert app.text_input(key=f"corr.obs.{row_id}.0.value").value == "94"
+    assert count(ward_db, Observation) == rows
+
+
+def test_a_form_shown_before_someone_else_corrected_is_refused_naming_them(
+    ward_db: Database,
+) -> None:
+    row_id = nurse_sbp(ward_db)
+    app = open_chart("nurse")
+    fill(app, row_id, "95", "repeat reading")
+    amend_observation(
+        ward_db,
+        row_id,
+        value=94,
+        reason="typed 84 for 94",
+        actor=user(ward_db, "physician"),
+        idempotency_key="physician-fix",
+    )
+    press(app, row_id)
+    errors = [shown(e.value) for e in app.error]
+    assert any(
+        e.startswith("Not saved: This observation was changed by Test Physician at ")
+        and "Reload the page" in e
+        for e in errors
+    ), errors
+    assert sbp_values(ward_db)[-1] == 94  # the physician's, not overwritten
+
+
+def test_a_nurse_may_not_correct_an_imported_value_and_is_told_why(ward_db: Database) -> None:
+    app = open_chart("nurse")
+    with ward_db.read_session() as session:
+        imported = session.scalars(
+            select(Observation.id).where(Observation.admission_id == admission(ward_db))
+        ).first()
+    assert imported is not None
+    fill(app, imported, "100", "x")
+    rows = count(ward_db, Observation)
+    press(app, imported)
+    assert any("recorded by an import" in shown(e.value) for e in app.error)
+    assert count(ward_db, Observation) == rows
+
+
+def test_a_dose_is_corrected_from_given_to_held(ward_db: Database) -> None:
+    dose = record_dose(
+        ward_db,
+        admission(ward_db),
+        status="given",
+        time=datetime.now(UTC) - timedelta(minutes=5),
+        reason=None,
+        actor=user(ward_db, "nurse"),
+        idempotency_key="dose-1",
+    )
+    app = open_chart("physician")
+    app.selectbox(key=f"corr.group.{dose.admission_id}").set_value(str(dose.dose_id)).run()
+    app.radio(key=f"corr.dose.{dose.dose_id}.0.status").set_value("held")
+    app.text_input(key=f"corr.dose.{dose.dose_id}.0.dose_reason").input("SBP 80")
+    app.text_input(key=f"corr.dose.{dose.dose_id}.0.reason").input("wrong button")
+    app.button(key=f"corr.dose.{dose.dose_id}.0.save").click().run()
+    assert not app.exception, app.exception
+    (stored,) = load_course_from_db(ward_db, dose.admission_id).doses
+    assert (stored.status, stored.reason) == ("held", "SBP 80")
+    assert stored.time == dose.time  # the time untouched keeps its seconds
+    assert any(shown(m).startswith("~~Given at ") for m in markdown(app))
+
+
+def test_a_dose_time_is_corrected_on_the_ward_clock(ward_db: Database) -> None:
+    given = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
+    dose = record_dose(
+        ward_db,
+        admission(ward_db),
+        status="given",
+        time=given,
+        reason=None,
+        actor=user(ward_db, "nurse"),
+        idempotency_key="dose-1",
+    )
+    app = open_chart("nurse")
+    app.selectbox(key=f"corr.group.{dose.admission_id}").set_value(str(dose.dose_id)).run()
+    earlier = given - timedelta(minutes=30)
+    app.time_input(key=f"corr.dose.{dose.dose_id}.0.clock").set_value(earlier.time())
+    app.date_input(key=f"corr.dose.{dose.dose_id}.0.date").set_value(earlier.date())
+    app.text_input(key=f"corr.dose.{dose.dose_id}.0.reason").input("given at the half hour")
+    app.button(key=f"corr.dose.{dose.dose_id}.0.save").click().run()
+    assert not app.exception, app.exception
+    (stored,) = load_course_from_db(ward_db, dose.admission_id).doses
+    assert stored.time == earlier
+
+
+def test_an_admin_sees_no_corrections(ward_db: Database) -> None:
+    app = open_chart("admin")
+    assert not [e for e in app.expander if "Correct an entry" in e.label]
