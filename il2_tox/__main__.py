@@ -22,6 +22,8 @@ COMMANDS = {
     "demo": "il2_tox.commands.demo",
     "user": "il2_tox.commands.users",
     "rules": "il2_tox.commands.rules",
+    "handoff": "il2_tox.commands.sheets",
+    "vitals": "il2_tox.commands.sheets",
 }
 
 

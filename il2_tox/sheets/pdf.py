@@ -1,0 +1,1042 @@
+"""Printable PDFs of the handoff and vitals sheets, drawn with ReportLab (charts included).
+
+Why ReportLab (docs/sheets.md has the longer answer): one pure-Python dependency lays out the
+text, wraps and splits tables across pages (the header row repeated), and draws the charts
+itself as vector graphics, sharp at any printer's resolution. No browser: plotly's static
+export (kaleido) needs a Chrome at run time, which a ward server should not need to print a
+sheet, and a PDF made without one never fails for a missing or changed browser.
+
+Every page carries the patient (or "ward"), the print time and who printed it, "page n of m",
+and the decision-support line. Free text (names, reasons, notes) is escaped, so it prints as
+typed and never as markup; a character the font has no glyph for prints as its code
+(`[U+0142]`) rather than as an empty box or not at all. The font is DejaVu Sans when the system
+has it (Debian's fonts-dejavu-core; or a folder named by IL2TOX_PDF_FONT_DIR), else the Vera
+font that ships inside ReportLab (Latin-1 letters only).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import reportlab
+from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Rect, String
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_LEFT
+from reportlab.lib.pagesizes import A4, landscape, letter
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    CondPageBreak,
+    Flowable,
+    Frame,
+    KeepTogether,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from il2_tox.rules.base import Flag, fmt
+from il2_tox.sheets.handoff import UNSTABLE, WATCHER, PatientHandoff
+from il2_tox.sheets.vitals import Column, VitalsSheet
+from il2_tox.units import HR, SBP, TEMP, WEIGHT, display_unit, spec_for
+
+PAGE_SIZES: dict[str, tuple[float, float]] = {"A4": A4, "letter": letter}
+DEFAULT_PAGE_SIZE = "A4"
+FONT_DIR_ENV = "IL2TOX_PDF_FONT_DIR"
+DISCLAIMER = "Decision support, not a decision: clinicians decide."
+MARGIN = 14 * mm
+CHART_HOURS = 48  # the handoff charts show the last two days (six doses)
+
+SEVERITY_COLOUR = {
+    UNSTABLE: colors.HexColor("#b71c1c"),
+    WATCHER: colors.HexColor("#e65100"),
+}
+STABLE_COLOUR = colors.HexColor("#1b5e20")
+ADVICE_COLOUR = {
+    "hold": colors.HexColor("#b71c1c"),
+    "caution": colors.HexColor("#e65100"),
+    "give": colors.HexColor("#1b5e20"),
+}
+HELD_FILL = colors.HexColor("#ffebee")
+HEADER_FILL = colors.HexColor("#eceff1")
+GRID = colors.HexColor("#90a4ae")
+SBP_COLOUR = colors.HexColor("#1565c0")
+HR_COLOUR = colors.HexColor("#6a1b9a")
+TEMP_COLOUR = colors.HexColor("#ef6c00")
+WEIGHT_COLOUR = colors.HexColor("#2e7d32")
+TARGET_COLOUR = colors.HexColor("#c62828")
+
+
+class PageSizeError(ValueError):
+    """Not a page size this module prints on; `str()` names the ones it does."""
+
+
+def page_size(name: str) -> tuple[float, float]:
+    """Return the (width, height) in points of "A4" or "letter" (any case); raise PageSizeError."""
+    for key, size in PAGE_SIZES.items():
+        if key.lower() == name.strip().lower():
+            return size
+    raise PageSizeError(f"page size {name!r} is not one of {', '.join(PAGE_SIZES)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fonts and text
+
+
+@dataclass(frozen=True)
+class Fonts:
+    regular: str
+    bold: str
+    glyphs: frozenset[int]  # the code points the regular font can draw
+
+
+_FONT_CANDIDATES = (
+    ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
+    ("Vera.ttf", "VeraBd.ttf"),
+)
+
+
+def _font_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get(FONT_DIR_ENV):
+        dirs.append(Path(os.environ[FONT_DIR_ENV]))
+    dirs.append(Path("/usr/share/fonts/truetype/dejavu"))
+    dirs.append(Path(reportlab.__file__).parent / "fonts")
+    return dirs
+
+
+@lru_cache(maxsize=4)
+def fonts(font_dir: str | None = None) -> Fonts:
+    """Return the registered fonts: DejaVu Sans if found, else ReportLab's own Vera."""
+    dirs = [Path(font_dir)] if font_dir else _font_dirs()
+    for regular, bold in _FONT_CANDIDATES:
+        for folder in dirs:
+            if (folder / regular).is_file() and (folder / bold).is_file():
+                name = Path(regular).stem
+                face = TTFont(f"il2tox-{name}", str(folder / regular))
+                pdfmetrics.registerFont(face)
+                pdfmetrics.registerFont(TTFont(f"il2tox-{name}-Bold", str(folder / bold)))
+                return Fonts(
+                    f"il2tox-{name}", f"il2tox-{name}-Bold", frozenset(face.face.charToGlyph)
+                )
+    raise FileNotFoundError("no TrueType font found for the PDF (not even ReportLab's Vera)")
+
+
+def printable(text: str, font: Fonts) -> str:
+    """Return text the font can draw: each character it lacks becomes `[U+XXXX]`, visibly.
+
+    Tabs and newlines are kept as spaces (a table cell is one paragraph).
+    """
+    out = []
+    for char in text:
+        if char in "\t\r\n":
+            out.append(" ")
+        elif ord(char) in font.glyphs:
+            out.append(char)
+        elif ord(char) < 32:
+            out.append(f"[U+{ord(char):04X}]")
+        else:
+            out.append(f"[U+{ord(char):04X}]")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Styles:
+    font: Fonts
+    body: ParagraphStyle
+    small: ParagraphStyle
+    cell: ParagraphStyle
+    cell_bold: ParagraphStyle
+    heading: ParagraphStyle
+    title: ParagraphStyle
+
+    def text(self, text: str) -> str:
+        """Return free text as Paragraph markup that shows it exactly as typed."""
+        return escape(printable(text, self.font))
+
+    def para(self, text: str, style: ParagraphStyle | None = None) -> Paragraph:
+        """A paragraph of plain (free) text."""
+        return Paragraph(self.text(text), style or self.body)
+
+    def markup(self, markup: str, style: ParagraphStyle | None = None) -> Paragraph:
+        """A paragraph of our own markup (every free text in it already passed `text`)."""
+        return Paragraph(markup, style or self.body)
+
+
+def _styles(base: float = 9) -> Styles:
+    font = fonts()
+
+    def style(
+        name: str, size: float, *, bold: bool = False, space: float = 2, before: float = 0
+    ) -> ParagraphStyle:
+        return ParagraphStyle(
+            name,
+            fontName=font.bold if bold else font.regular,
+            fontSize=size,
+            leading=size * 1.25,
+            spaceAfter=space,
+            spaceBefore=before,
+            keepWithNext=1 if before else 0,
+            alignment=TA_LEFT,
+        )
+
+    return Styles(
+        font=font,
+        body=style("body", base),
+        small=style("small", base - 1.5),
+        cell=style("cell", base - 1, space=0),
+        cell_bold=style("cell_bold", base - 1, bold=True, space=0),
+        heading=style("heading", base + 2, bold=True, space=3, before=5),
+        title=style("title", base + 5, bold=True, space=4),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages: who, when, page n of m on every page
+
+
+class _Label(Flowable):
+    """Sets the running header (the patient) from here on; takes no space."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+        self.width = self.height = 0
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
+        return (0, 0)
+
+    def draw(self) -> None:
+        self.canv._il2tox_label = self.label  # type: ignore[attr-defined]
+
+
+def _numbered_canvas(footer_font: str) -> type[Canvas]:
+    class NumberedCanvas(Canvas):
+        """Writes "page n of m" once the number of pages is known."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._pages: list[dict[str, Any]] = []
+            self._width = float(kwargs["pagesize"][0])
+
+        def showPage(self) -> None:
+            # Keep the page (its state) instead of writing it: the total is not known yet.
+            self._pages.append(dict(self.__dict__))
+            self._startPage()  # type: ignore[attr-defined]
+
+        def save(self) -> None:
+            total = len(self._pages)
+            for state in self._pages:
+                self.__dict__.update(state)
+                self.setFont(footer_font, 7.5)
+                self.drawRightString(
+                    self._width - MARGIN,
+                    MARGIN - 9 * mm,
+                    f"page {self.getPageNumber()} of {total}",
+                )
+                super().showPage()
+            super().save()
+
+    return NumberedCanvas
+
+
+@dataclass(frozen=True)
+class Printed:
+    """When and by whom a sheet was printed, shown on every page."""
+
+    at: datetime
+    by: str
+    tz: tzinfo
+
+    def line(self) -> str:
+        local = self.at.astimezone(self.tz)
+        zone = getattr(self.tz, "key", None) or local.strftime("%Z") or "UTC"
+        return f"Printed {local:%d %b %Y %H:%M} ({zone}) by {self.by}"
+
+
+def _build(
+    story: list[Flowable],
+    size: tuple[float, float],
+    title: str,
+    printed: Printed,
+    styles: Styles,
+) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    width, height = size
+
+    def decorate(canvas: Canvas, doc: BaseDocTemplate) -> None:
+        canvas.saveState()
+        label = getattr(canvas, "_il2tox_label", title)
+        canvas.setFont(styles.font.bold, 8.5)
+        canvas.drawString(MARGIN, height - MARGIN + 4 * mm, printable(label, styles.font))
+        canvas.setFont(styles.font.regular, 7.5)
+        canvas.drawRightString(width - MARGIN, height - MARGIN + 4 * mm, "il2-tox · " + title)
+        canvas.setStrokeColor(GRID)
+        canvas.line(MARGIN, height - MARGIN + 2.5 * mm, width - MARGIN, height - MARGIN + 2.5 * mm)
+        canvas.line(MARGIN, MARGIN - 5 * mm, width - MARGIN, MARGIN - 5 * mm)
+        canvas.drawString(
+            MARGIN, MARGIN - 9 * mm, printable(f"{printed.line()} · {DISCLAIMER}", styles.font)
+        )
+        canvas.restoreState()
+
+    doc = BaseDocTemplate(
+        buffer,
+        pagesize=size,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=MARGIN,
+        title=title,
+        author="il2-tox",
+        creator="il2-tox",
+    )
+    frame = Frame(MARGIN, MARGIN, width - 2 * MARGIN, height - 2 * MARGIN, id="body")
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPageEnd=decorate)])
+    doc.build(story, canvasmaker=_numbered_canvas(styles.font.regular))
+    return buffer.getvalue()
+
+
+def _table(
+    rows: Sequence[Sequence[Any]],
+    widths: Sequence[float],
+    *,
+    header: bool = True,
+    extra: Iterable[tuple[Any, ...]] = (),
+) -> Table:
+    table = Table([list(r) for r in rows], colWidths=list(widths), repeatRows=1 if header else 0)
+    style: list[tuple[Any, ...]] = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("GRID", (0, 0), (-1, -1), 0.4, GRID),
+        ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+    ]
+    if header:
+        style.append(("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL))
+    style.extend(extra)
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _when(moment: datetime | None, tz: tzinfo, form: str = "%d %b %H:%M") -> str:
+    return "—" if moment is None else moment.astimezone(tz).strftime(form)
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts, drawn as vector images
+
+
+@dataclass(frozen=True)
+class _Series:
+    label: str
+    points: list[tuple[datetime, float]]
+    colour: colors.Color
+
+
+def _points(handoff: PatientHandoff, code: str, since: datetime) -> list[tuple[datetime, float]]:
+    return sorted(
+        (o.time, float(o.value))
+        for o in handoff.course.observations
+        if o.code == code and o.time >= since and not isinstance(o.value, str)
+    )
+
+
+def _nice_range(
+    values: Sequence[float], low: float, high: float, step: float
+) -> tuple[float, float]:
+    lo = min([low, *values])
+    hi = max([high, *values])
+    return (step * (lo // step), step * -(-hi // step))
+
+
+def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
+    """Return the last CHART_HOURS of SBP and HR, temperature and weight gain, doses marked."""
+    end = max(handoff.now, handoff.assessment.as_of)
+    start = max(end - timedelta(hours=CHART_HOURS), handoff.course.admission.admitted_at)
+    if end <= start:
+        end = start + timedelta(hours=1)
+    font = fonts()
+    baseline = handoff.course.patient.weight_kg
+    weight = [(t, (v / baseline - 1) * 100) for t, v in _points(handoff, WEIGHT, start)]
+    panels: list[tuple[str, list[_Series], float, float, float, list[tuple[float, str]]]] = []
+    sbp, hr = _points(handoff, SBP, start), _points(handoff, HR, start)
+    target = handoff.row.target_sbp
+    lo, hi = _nice_range([v for _, v in sbp + hr], 60, 140, 20)
+    panels.append(
+        (
+            f"SBP ({display_unit('mm[Hg]')}) · HR (/min)",
+            [_Series("SBP", sbp, SBP_COLOUR), _Series("HR", hr, HR_COLOUR)],
+            lo,
+            hi,
+            20,
+            [(target, f"target SBP {fmt(target)}")],
+        )
+    )
+    temp = _points(handoff, TEMP, start)
+    lo, hi = _nice_range([v for _, v in temp], 36, 39, 1)
+    panels.append(("Temp (°C)", [_Series("Temp", temp, TEMP_COLOUR)], lo, hi, 1, []))
+    lo, hi = _nice_range([v for _, v in weight], 0, 10, 5)
+    panels.append(
+        ("Weight (% over baseline)", [_Series("Weight", weight, WEIGHT_COLOUR)], lo, hi, 5, [])
+    )
+
+    left, right, top, bottom = 46.0, 8.0, 16.0, 22.0
+    panel_h, gap = 58.0, 10.0
+    height = top + bottom + len(panels) * panel_h + (len(panels) - 1) * gap
+    drawing = Drawing(width, height)
+    plot_w = width - left - right
+    span = (end - start).total_seconds()
+
+    def x_of(moment: datetime) -> float:
+        return left + plot_w * (moment - start).total_seconds() / span
+
+    doses = [d for d in handoff.course.doses if start <= d.time <= end]
+    plot_top = height - top
+    plot_bottom = bottom
+    for dose in doses:
+        x = x_of(dose.time)
+        given = dose.status == "given"
+        mark = Line(x, plot_bottom, x, plot_top)
+        mark.strokeColor = colors.HexColor("#b0bec5") if given else TARGET_COLOUR
+        mark.strokeWidth = 0.6 if given else 1.0
+        if not given:
+            mark.strokeDashArray = [3, 2]
+        drawing.add(mark)
+        label = f"{dose.number}" if given else f"{dose.number} held"
+        drawing.add(
+            String(
+                x,
+                plot_top + 3,
+                label,
+                fontName=font.regular if given else font.bold,
+                fontSize=6.5,
+                fillColor=colors.black if given else TARGET_COLOUR,
+                textAnchor="middle",
+            )
+        )
+    nxt = handoff.next_dose
+    if nxt is not None and start <= nxt.time:
+        x = min(x_of(nxt.time), left + plot_w)
+        drawing.add(
+            String(
+                x,
+                plot_top + 3,
+                f"next {nxt.number}",
+                fontName=font.bold,
+                fontSize=6.5,
+                fillColor=ADVICE_COLOUR.get(nxt.advice, colors.black),
+                textAnchor="end",
+            )
+        )
+
+    for i, (title, series, lo, hi, step, refs) in enumerate(panels):
+        y0 = plot_bottom + (len(panels) - 1 - i) * (panel_h + gap)
+
+        def y_of(value: float, y0: float = y0, lo: float = lo, hi: float = hi) -> float:
+            return y0 + panel_h * (value - lo) / (hi - lo)
+
+        frame = Rect(left, y0, plot_w, panel_h)
+        frame.fillColor, frame.strokeColor, frame.strokeWidth = None, GRID, 0.5
+        drawing.add(frame)
+        tick = lo
+        while tick <= hi + 1e-9:
+            y = y_of(tick)
+            grid = Line(
+                left, y, left + plot_w, y, strokeColor=colors.HexColor("#eceff1"), strokeWidth=0.4
+            )
+            drawing.add(grid)
+            drawing.add(
+                String(
+                    left - 3,
+                    y - 2.2,
+                    fmt(tick),
+                    fontName=font.regular,
+                    fontSize=6.5,
+                    textAnchor="end",
+                )
+            )
+            tick += step
+        drawing.add(String(left + 3, y0 + panel_h - 8, title, fontName=font.bold, fontSize=7))
+        for value, text in refs:
+            if lo <= value <= hi:
+                ref = Line(
+                    left,
+                    y_of(value),
+                    left + plot_w,
+                    y_of(value),
+                    strokeColor=TARGET_COLOUR,
+                    strokeWidth=0.8,
+                )
+                ref.strokeDashArray = [4, 2]
+                drawing.add(ref)
+                drawing.add(
+                    String(
+                        left + plot_w - 2,
+                        y_of(value) + 2,
+                        text,
+                        fontName=font.regular,
+                        fontSize=6.5,
+                        fillColor=TARGET_COLOUR,
+                        textAnchor="end",
+                    )
+                )
+        legend_x = left + plot_w - 2
+        for s in reversed(series):
+            if len(series) > 1:
+                drawing.add(
+                    String(
+                        legend_x,
+                        y0 + panel_h - 8,
+                        s.label,
+                        fontName=font.bold,
+                        fontSize=7,
+                        fillColor=s.colour,
+                        textAnchor="end",
+                    )
+                )
+                legend_x -= 6 + 4.2 * len(s.label)
+            coords: list[float] = []
+            for moment, value in s.points:
+                coords.extend((x_of(moment), y_of(min(max(value, lo), hi))))
+            if len(coords) >= 4:
+                drawing.add(PolyLine(coords, strokeColor=s.colour, strokeWidth=1.1))
+            for j in range(0, len(coords), 2):
+                drawing.add(
+                    Circle(coords[j], coords[j + 1], 1.3, fillColor=s.colour, strokeColor=None)
+                )
+        if not any(s.points for s in series):
+            drawing.add(
+                String(
+                    left + plot_w / 2,
+                    y0 + panel_h / 2,
+                    "not measured in this window",
+                    fontName=font.regular,
+                    fontSize=7,
+                    fillColor=GRID,
+                    textAnchor="middle",
+                )
+            )
+
+    # Time axis: a tick every 6 h of ward time, labelled every 12 h.
+    local_start = start.astimezone(tz)
+    tick_time = local_start.replace(minute=0, second=0, microsecond=0)
+    tick_time += timedelta(hours=(6 - tick_time.hour % 6) % 6)
+    if tick_time < local_start:
+        tick_time += timedelta(hours=6)
+    while tick_time <= end:
+        x = x_of(tick_time)
+        drawing.add(
+            Line(x, plot_bottom, x, plot_bottom - 3, strokeColor=colors.black, strokeWidth=0.5)
+        )
+        if tick_time.hour % 12 == 0:
+            drawing.add(
+                String(
+                    x,
+                    plot_bottom - 10,
+                    tick_time.strftime("%d %b"),
+                    fontName=font.regular,
+                    fontSize=6.5,
+                    textAnchor="middle",
+                )
+            )
+            drawing.add(
+                String(
+                    x,
+                    plot_bottom - 18,
+                    tick_time.strftime("%H:%M"),
+                    fontName=font.regular,
+                    fontSize=6.5,
+                    textAnchor="middle",
+                )
+            )
+        tick_time += timedelta(hours=6)
+    return drawing
+
+
+# ---------------------------------------------------------------------------------------------
+# The handoff sheet
+
+
+def _patient_label(handoff: PatientHandoff) -> str:
+    row = handoff.row
+    return f"Bed {row.bed or '–'} · {row.name} · {row.patient_id}"
+
+
+def _evidence(flag: Flag, tz: tzinfo) -> str:
+    parts = []
+    for item in flag.evidence:
+        spec = spec_for(item.code)
+        name = spec.short if spec is not None else item.code
+        value = item.value if isinstance(item.value, str) else fmt(item.value)
+        unit = f" {display_unit(item.unit)}" if item.unit else ""
+        parts.append(f"{name} {value}{unit} ({_when(item.time, tz)})")
+    return "; ".join(parts) or "—"
+
+
+def _section(title: str, s: Styles) -> Paragraph:
+    return s.markup(escape(title), s.heading)
+
+
+def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo) -> list[Flowable]:
+    row = handoff.row
+    story: list[Flowable] = [_Label(_patient_label(handoff))]
+    level = handoff.severity.level
+    colour = SEVERITY_COLOUR.get(level, STABLE_COLOUR)
+    badge = Table(
+        [[s.markup(f"<font color='white'><b>{escape(level.upper())}</b></font>", s.heading)]],
+        colWidths=[30 * mm],
+        style=[("BACKGROUND", (0, 0), (-1, -1), colour), ("ALIGN", (0, 0), (-1, -1), "CENTER")],
+    )
+    title = s.markup(
+        f"{s.text(row.name)} · bed {s.text(row.bed or '–')} · {s.text(row.patient_id)}", s.title
+    )
+    story.append(
+        Table(
+            [[title, badge]],
+            colWidths=[width - 32 * mm, 32 * mm],
+            style=[("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (0, 0), 0)],
+        )
+    )
+    story.append(Spacer(0, 2 * mm))
+
+    # I: illness severity
+    story.append(_section("I · Illness severity", s))
+    story.append(
+        s.markup(
+            f"<b>{escape(level)}</b>: "
+            + escape("; ".join(handoff.severity.reasons))
+            + f" <font size=7 color='#546e7a'>(rule: {escape(SEVERITY_RULE)})</font>"
+        )
+    )
+
+    # P: patient summary
+    story.append(_section("P · Patient summary", s))
+    course = handoff.course
+    given = row.doses_given
+    next_text = (
+        f"next dose {row.next_dose_number}/14"
+        if row.next_dose_number is not None
+        else "cycle complete (14 doses recorded)"
+    )
+    held_cells = (
+        "; ".join(
+            f"C{d.cycle} dose {d.number} {'held' if d.status == 'held' else 'not given'} "
+            f"{_when(d.time, tz)}" + (f": {d.reason}" if d.reason else " (no reason recorded)")
+            for d in handoff.held
+        )
+        or "none"
+    )
+    weight = (
+        "—"
+        if row.weight_gain_pct is None
+        else f"{row.weight_gain_pct:+.1f} % over {fmt(course.patient.weight_kg)} kg"
+    )
+    news = "—" if row.news2 is None else f"{row.news2} ({row.news2_response})"
+    vitals = _when(row.last_vitals_at, tz) + ("  — none in the last 4 h" if row.overdue else "")
+    sbp = course.admission.usual_sbp_mmhg
+    usual = fmt(sbp) if sbp is not None else "not recorded"
+    summary = [
+        ("Cycle · dose", f"cycle {row.cycle} · {given} given · {next_text}"),
+        ("Doses held", held_cells),
+        (
+            "Target SBP",
+            f"{fmt(row.target_sbp)} mmHg (usual SBP {usual})",
+        ),
+        ("Weight gain", weight),
+        ("NEWS2", news),
+        ("Last vitals", vitals),
+        ("Admitted", _when(course.admission.admitted_at, tz, "%d %b %Y %H:%M")),
+    ]
+    story.append(
+        _table(
+            [[s.para(k, s.cell_bold), s.para(v, s.cell)] for k, v in summary],
+            [32 * mm, width - 32 * mm],
+            header=False,
+        )
+    )
+    story.append(Spacer(0, 2 * mm))
+    story.append(
+        KeepTogether(
+            [
+                trend_chart(handoff, width, tz),
+                s.para(
+                    f"Last {CHART_HOURS} h. Doses along the top: grey line given, red dashed line "
+                    "held or not given; 'next' is the next dose, coloured by its advice.",
+                    s.small,
+                ),
+            ]
+        )
+    )
+
+    # Active flags
+    story.append(_section("Active flags", s))
+    if handoff.flags:
+        rows: list[list[Any]] = [
+            [s.para(h, s.cell_bold) for h in ("Severity", "Since", "Flag", "Evidence", "Source")]
+        ]
+        extra: list[tuple[Any, ...]] = []
+        for i, flag in enumerate(handoff.flags, start=1):
+            ack = handoff.acknowledged.get((flag.code, flag.time))
+            message = flag.message
+            if ack is not None:
+                until = f", snoozed until {_when(ack.snooze_until, tz)}" if ack.snooze_until else ""
+                message += f" — acknowledged by {ack.by} {_when(ack.at, tz)}{until}: {ack.reason}"
+            rows.append(
+                [
+                    s.para(flag.severity.upper(), s.cell_bold),
+                    s.para(_when(flag.time, tz), s.cell),
+                    s.para(f"{message} [{flag.code}]", s.cell),
+                    s.para(_evidence(flag, tz), s.cell),
+                    s.para(flag.source, s.cell),
+                ]
+            )
+            if flag.severity in ("critical", "warning"):
+                extra.append(
+                    (
+                        "TEXTCOLOR",
+                        (0, i),
+                        (0, i),
+                        ADVICE_COLOUR["hold" if flag.severity == "critical" else "caution"],
+                    )
+                )
+        story.append(
+            _table(
+                rows,
+                [
+                    20 * mm,
+                    18 * mm,
+                    0.36 * (width - 38 * mm),
+                    0.34 * (width - 38 * mm),
+                    0.30 * (width - 38 * mm),
+                ],
+                extra=extra,
+            )
+        )
+    else:
+        story.append(s.para("No active flags."))
+
+    # Prior ICI toxicity
+    story.append(_section("Prior checkpoint-inhibitor toxicity", s))
+    if handoff.prior_toxicities:
+        rows = [
+            [
+                s.para(h, s.cell_bold)
+                for h in ("Agent", "Organ", "Grade", "Onset", "Resolved", "Steroids", "Note")
+            ]
+        ]
+        for t in handoff.prior_toxicities:
+            rows.append(
+                [
+                    s.para(t.agent, s.cell),
+                    s.para(t.irae.replace("_", " "), s.cell),
+                    s.para(str(t.grade), s.cell),
+                    s.para(t.onset.isoformat() if t.onset else "—", s.cell),
+                    s.para(t.resolved.isoformat() if t.resolved else "not resolved", s.cell),
+                    s.para("—" if t.steroids is None else ("yes" if t.steroids else "no"), s.cell),
+                    s.para(t.note or "", s.cell),
+                ]
+            )
+        fixed = [28 * mm, 22 * mm, 13 * mm, 21 * mm, 21 * mm, 16 * mm]
+        story.append(_table(rows, [*fixed, width - sum(fixed)]))
+    else:
+        story.append(s.para("None recorded."))
+    for flag in handoff.recurrences:
+        assert flag.differential is not None
+        organ = (flag.irae or "").replace("_", " ")
+        story.append(
+            s.para(
+                f"Possible recurrence of {organ} ({flag.severity}, since {_when(flag.time, tz)})",
+                s.cell_bold,
+            )
+        )
+        story.append(
+            _table(
+                [
+                    [
+                        s.para("Favours the old ICI toxicity", s.cell_bold),
+                        s.para("Favours IL-2", s.cell_bold),
+                    ],
+                    [
+                        s.para(
+                            "; ".join(flag.differential.favors_ici) or "nothing recorded", s.cell
+                        ),
+                        s.para(
+                            "; ".join(flag.differential.favors_il2) or "nothing recorded", s.cell
+                        ),
+                    ],
+                ],
+                [width / 2, width / 2],
+            )
+        )
+
+    # A: the next dose and the to-dos
+    story.append(_section("A · Next dose advice", s))
+    nxt = handoff.next_dose
+    if nxt is None:
+        story.append(s.para("No next dose: the cycle has its 14 doses recorded."))
+    else:
+        hexval = ADVICE_COLOUR.get(nxt.advice, colors.black).hexval().replace("0x", "#")
+        story.append(
+            s.markup(
+                f"<font color='{hexval}'><b>{escape(nxt.advice.upper())}</b></font> "
+                f"dose {nxt.number} of cycle {nxt.cycle}, due {escape(_when(nxt.time, tz))}"
+            )
+        )
+        if nxt.criteria:
+            rows = [[s.para(h, s.cell_bold) for h in ("Criterion", "Kind", "Source")]]
+            for c in nxt.criteria:
+                kind = "hold (absolute)" if c.kind == "absolute" else "caution (relative)"
+                rows.append(
+                    [s.para(c.message, s.cell), s.para(kind, s.cell), s.para(c.source, s.cell)]
+                )
+            story.append(_table(rows, [0.5 * width, 26 * mm, 0.5 * width - 26 * mm]))
+        else:
+            story.append(s.para("No hold or caution criterion is met.", s.small))
+
+    story.append(_section("Open to-dos", s))
+    if handoff.todos:
+        for todo in handoff.todos:
+            box = "☐" if ord("☐") in s.font.glyphs else "[ ]"
+            story.append(s.markup(f"{box} {s.text(todo.text)}"))
+    else:
+        story.append(s.para("None open."))
+
+    # S, S: written by hand
+    story.append(CondPageBreak(60 * mm))
+    for heading in ("S · Situation awareness and contingency plans", "S · Synthesis by receiver"):
+        story.append(_section(heading, s))
+        story.append(_WriteLines(width, 4))
+    return story
+
+
+class _WriteLines(Flowable):
+    """Blank ruled lines to write on."""
+
+    def __init__(self, width: float, count: int, spacing: float = 8 * mm) -> None:
+        super().__init__()
+        self.width, self.count, self.spacing = width, count, spacing
+        self.height = count * spacing
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
+        return (self.width, self.height)
+
+    def draw(self) -> None:
+        self.canv.setStrokeColor(GRID)
+        self.canv.setLineWidth(0.5)
+        for i in range(self.count):
+            y = self.height - (i + 1) * self.spacing + 1
+            self.canv.line(0, y, self.width, y)
+
+
+SEVERITY_RULE = (
+    "unstable = hold advised or an active critical flag; watcher = caution advised or an "
+    "active warning flag; else stable"
+)
+
+
+def _ward_cover(
+    handoffs: Sequence[PatientHandoff], s: Styles, width: float, tz: tzinfo
+) -> list[Flowable]:
+    story: list[Flowable] = [_Label("Ward handoff"), s.markup("Ward handoff (I-PASS)", s.title)]
+    story.append(
+        s.para(
+            f"{len(handoffs)} patients, most unstable first. Each has its own page(s) after "
+            "this one.",
+            s.small,
+        )
+    )
+    rows: list[list[Any]] = [
+        [
+            s.para(h, s.cell_bold)
+            for h in (
+                "Bed",
+                "Patient",
+                "Severity",
+                "Cycle · dose",
+                "Next dose",
+                "Active flags",
+                "To-dos",
+            )
+        ]
+    ]
+    extra: list[tuple[Any, ...]] = []
+    for i, h in enumerate(handoffs, start=1):
+        nxt = h.next_dose
+        advice = (
+            "cycle complete"
+            if nxt is None
+            else f"{nxt.advice.upper()} · {_when(nxt.time, tz, '%H:%M')}"
+        )
+        rows.append(
+            [
+                s.para(h.row.bed or "–", s.cell),
+                s.para(f"{h.row.name} ({h.row.patient_id})", s.cell),
+                s.para(h.severity.level, s.cell_bold),
+                s.para(h.row.dose_label, s.cell),
+                s.para(advice, s.cell),
+                s.para(f"{h.row.critical} critical · {h.row.warning} warning", s.cell),
+                s.para(str(len(h.todos)), s.cell),
+            ]
+        )
+        colour = SEVERITY_COLOUR.get(h.severity.level)
+        if colour is not None:
+            extra.append(("TEXTCOLOR", (2, i), (2, i), colour))
+    fixed = [11 * mm, 0, 18 * mm, 28 * mm, 30 * mm, 34 * mm, 14 * mm]
+    fixed[1] = width - sum(fixed)
+    story.append(_table(rows, fixed, extra=extra))
+    return story
+
+
+def handoff_pdf(
+    handoffs: Sequence[PatientHandoff],
+    *,
+    printed: Printed,
+    size: str = DEFAULT_PAGE_SIZE,
+    ward: bool = False,
+) -> bytes:
+    """Return the handoff PDF: one patient, or (`ward`) a cover list and a section per patient."""
+    dims = page_size(size)
+    s = _styles()
+    width = dims[0] - 2 * MARGIN
+    story: list[Flowable] = []
+    if ward:
+        story.extend(_ward_cover(handoffs, s, width, printed.tz))
+    for handoff in handoffs:
+        if story:
+            story.append(PageBreak())
+        story.extend(_handoff_story(handoff, s, width, printed.tz))
+    if not story:
+        story = [_Label("Ward handoff"), s.para("No patients admitted.")]
+    return _build(story, dims, "Handoff (I-PASS)", printed, s)
+
+
+# ---------------------------------------------------------------------------------------------
+# The vitals sheet
+
+
+def _vitals_widths(
+    sheet: VitalsSheet, columns: Sequence[Column], width: float, s: Styles
+) -> list[float]:
+    """Return column widths: each measurement as wide as its longest word (header or cell), the
+    dose and flag columns sharing what is left; all scaled down only if the page is too narrow.
+    """
+    padding = 6.0  # the cell padding (2.5 pt each side) and a little slack
+    size = s.cell.fontSize
+
+    def natural(texts: Iterable[str], bold: bool = False) -> float:
+        font = s.font.bold if bold else s.font.regular
+        # A measurement ("290 /8 h") stays on one line; words ("moist desquamation") may wrap.
+        words = [
+            piece
+            for text in texts
+            for piece in (
+                [text] if any(ch.isdigit() for ch in text) else printable(text, s.font).split()
+            )
+        ]
+        return max((pdfmetrics.stringWidth(w, font, size) for w in words), default=0) + padding
+
+    time_w = pdfmetrics.stringWidth("00 Sep 00:00", s.font.regular, size) + padding
+    measured = [
+        max(natural([c.header, c.unit], bold=True), natural(r.values[c.code] for r in sheet.rows))
+        for c in columns
+    ]
+    rest = width - time_w - sum(measured)
+    dose_min, flag_min = 24 * mm, 18 * mm
+    if rest >= dose_min + flag_min:
+        return [time_w, rest * 0.58, rest * 0.42, *measured]
+    scale = (width - time_w - dose_min - flag_min) / sum(measured)
+    return [time_w, dose_min, flag_min, *(w * scale for w in measured)]
+
+
+def vitals_pdf(sheet: VitalsSheet, *, printed: Printed, size: str = DEFAULT_PAGE_SIZE) -> bytes:
+    """Return the vitals sheet PDF: landscape, one row per time, the header row on every page."""
+    dims = landscape(page_size(size))
+    s = _styles(7.5)  # cells 6.5 pt: a ward chart's 20 columns fit a landscape page
+    width = dims[0] - 2 * MARGIN
+    tz = printed.tz
+    label = (
+        f"Bed {sheet.bed or '–'} · {sheet.name} · {sheet.patient_id} · vitals, cycle {sheet.cycle}"
+    )
+    story: list[Flowable] = [_Label(label)]
+    story.append(
+        s.para(
+            f"Vitals sheet · cycle {sheet.cycle} of {len(sheet.cycles)} · {sheet.name} "
+            f"({sheet.patient_id}) · bed {sheet.bed or '–'}",
+            s.title,
+        )
+    )
+    zone = getattr(tz, "key", None) or "UTC"
+    story.append(
+        s.para(
+            f"Times in {zone}. Values in the units in each column's header (converted from "
+            "the unit entered). Rows with a held dose are shaded. Empty cell: not measured.",
+            s.small,
+        )
+    )
+    columns = sheet.printed_columns()
+    widths = _vitals_widths(sheet, columns, width, s)
+    header = [
+        s.para("Time", s.cell_bold),
+        s.para("Dose", s.cell_bold),
+        s.para("Flags raised", s.cell_bold),
+    ]
+    header += [
+        s.markup(s.text(c.header) + (f"<br/>{s.text(c.unit)}" if c.unit else ""), s.cell_bold)
+        for c in columns
+    ]
+    rows: list[list[Any]] = [header]
+    extra: list[tuple[Any, ...]] = [("ALIGN", (3, 1), (-1, -1), "RIGHT")]
+    for i, row in enumerate(sheet.rows, start=1):
+        rows.append(
+            [
+                s.para(_when(row.time, tz), s.cell),
+                s.para(row.dose_text(), s.cell_bold if row.held else s.cell),
+                s.para(row.flag_text(), s.cell),
+                *(s.para(row.values[c.code], s.cell) for c in columns),
+            ]
+        )
+        if row.held:
+            extra.append(("BACKGROUND", (0, i), (-1, i), HELD_FILL))
+    if not sheet.rows:
+        story.append(s.para("Nothing recorded in this cycle."))
+    else:
+        story.append(_table(rows, widths, extra=extra))
+    story.append(Spacer(0, 3 * mm))
+    story.append(_section("Flags raised in this cycle", s))
+    if sheet.flags:
+        frows: list[list[Any]] = [
+            [s.para(h, s.cell_bold) for h in ("Time", "Severity", "Code", "Flag", "Source")]
+        ]
+        for flag in sheet.flags:
+            frows.append(
+                [
+                    s.para(_when(flag.time, tz), s.cell),
+                    s.para(flag.severity + ("" if flag.active else " (no longer present)"), s.cell),
+                    s.para(flag.code, s.cell),
+                    s.para(flag.message, s.cell),
+                    s.para(flag.source, s.cell),
+                ]
+            )
+        fixed = [19 * mm, 24 * mm, 32 * mm]
+        rest = width - sum(fixed)
+        story.append(_table(frows, [*fixed, rest * 0.6, rest * 0.4]))
+    else:
+        story.append(s.para("None."))
+    return _build(story, dims, "Vitals sheet", printed, s)
