@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import auth, charts, context
+from dashboard import auth, charts, context, sheets
 from il2_tox.assess import Assessment, assess
 from il2_tox.course import Course
 from il2_tox.rules.base import SEVERITIES, Flag
@@ -356,3 +356,9 @@ groups = shown.pills(
     format_func=lambda group: charts.GROUP_LABELS[group],
 )
 chart_area(by_mrn[mrn].admission_id, tuple(groups))
+# Printable sheets, made only when asked (outside the refreshing chart area).
+printing, vitals_sheet = st.columns(2)
+with printing:
+    sheets.handoff_download(mrn)
+with vitals_sheet:
+    sheets.vitals_download(mrn, tuple(range(1, (by_mrn[mrn].latest_dose_cycle or 1) + 1)))
