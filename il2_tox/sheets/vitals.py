@@ -160,7 +160,7 @@ def _cycle_at(doses: list[Dose], moment: datetime) -> int:
 def _cell(obs: Observation) -> str:
     if isinstance(obs.value, str):
         return obs.value.replace("_", " ")
-    text = fmt(obs.value, 4) if obs.code != WEIGHT else f"{obs.value:.1f}"
+    text = fmt(obs.value, 4)  # 4 significant digits: 74.25 kg, 37.2 °C, 1030 mL
     if obs.period_h is not None:
         text += f" /{obs.period_h:g} h"
     return text
