@@ -1003,13 +1003,24 @@ def vitals_pdf(sheet: VitalsSheet, *, printed: Printed, size: str = DEFAULT_PAGE
     ]
     rows: list[list[Any]] = [header]
     extra: list[tuple[Any, ...]] = [("ALIGN", (3, 1), (-1, -1), "RIGHT")]
+
+    def value(text: str) -> str | Paragraph:
+        # A measurement fits its column (sized to it) and is drawn as a plain string, which
+        # is many times quicker than a paragraph; words that may wrap stay paragraphs.
+        if not text or any(ch.isdigit() for ch in text):
+            return printable(text, s.font)
+        return s.para(text, s.cell)
+
+    extra += [
+        ("FONT", (0, 1), (-1, -1), s.font.regular, s.cell.fontSize, s.cell.leading),
+    ]
     for i, row in enumerate(sheet.rows, start=1):
         rows.append(
             [
                 s.para(_when(row.time, tz), s.cell),
                 s.para(row.dose_text(), s.cell_bold if row.held else s.cell),
                 s.para(row.flag_text(), s.cell),
-                *(s.para(row.values[c.code], s.cell) for c in columns),
+                *(value(row.values[c.code]) for c in columns),
             ]
         )
         if row.held:
