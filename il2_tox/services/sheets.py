@@ -47,7 +47,8 @@ from il2_tox.store.engine import Database
 from il2_tox.store.records import record_event
 
 EXPORT_ROLES = ("nurse", "physician", "admin")
-Actor = SignedIn | SystemActor
+# None (signed out) is refused with PermissionDenied, like any use case.
+Actor = SignedIn | SystemActor | None
 VitalsFormat = Literal["csv", "pdf"]
 
 
@@ -71,7 +72,9 @@ def _actor_name(db: Database, actor: Actor, action: str) -> str:
 
 
 def _display_name(actor: Actor) -> str:
-    return actor.name if isinstance(actor, SystemActor) else actor.display_name
+    if isinstance(actor, SystemActor):
+        return actor.name
+    return actor.display_name if actor is not None else ""
 
 
 def _audit(
@@ -161,10 +164,9 @@ def export_handoff(
     what = "export handoff sheets"
     _actor_name(db, actor, what)
     try:
-        size = pdf.page_size(page_size)
+        page_size = pdf.page_size_name(page_size)
     except pdf.PageSizeError as error:
         raise Refused({"page_size": str(error)}) from None
-    del size
     try:
         handoffs = build_handoffs(db, now, rules, patient_id)
     except NotFound as error:
@@ -232,7 +234,7 @@ def export_vitals(
     if fmt not in ("csv", "pdf"):
         errors["format"] = f"{fmt!r} is not csv or pdf"
     try:
-        pdf.page_size(page_size)
+        page_size = pdf.page_size_name(page_size)
     except pdf.PageSizeError as error:
         errors["page_size"] = str(error)
     if errors:

@@ -85,12 +85,17 @@ class PageSizeError(ValueError):
     """Not a page size this module prints on; `str()` names the ones it does."""
 
 
+def page_size_name(name: str) -> str:
+    """Return the page size's own name ("a4 " -> "A4"); raise PageSizeError naming the sizes."""
+    for key in PAGE_SIZES:
+        if key.lower() == name.strip().lower():
+            return key
+    raise PageSizeError(f"page size {name!r} is not one of {', '.join(PAGE_SIZES)}")
+
+
 def page_size(name: str) -> tuple[float, float]:
     """Return the (width, height) in points of "A4" or "letter" (any case); raise PageSizeError."""
-    for key, size in PAGE_SIZES.items():
-        if key.lower() == name.strip().lower():
-            return size
-    raise PageSizeError(f"page size {name!r} is not one of {', '.join(PAGE_SIZES)}")
+    return PAGE_SIZES[page_size_name(name)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +311,18 @@ def _build(
         author="il2-tox",
         creator="il2-tox",
     )
-    frame = Frame(MARGIN, MARGIN, width - 2 * MARGIN, height - 2 * MARGIN, id="body")
+    # No frame padding: tables are laid out to the full width between the margins.
+    frame = Frame(
+        MARGIN,
+        MARGIN,
+        width - 2 * MARGIN,
+        height - 2 * MARGIN,
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+        id="body",
+    )
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPageEnd=decorate)])
     doc.build(story, canvasmaker=_numbered_canvas(styles.font.regular))
     return buffer.getvalue()

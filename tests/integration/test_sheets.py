@@ -101,6 +101,12 @@ def test_one_patients_handoff_names_that_patient_only(ward: Database) -> None:
     assert UNSTABLE.upper() in text
 
 
+def test_the_page_size_is_recorded_by_its_own_name(ward: Database) -> None:
+    export_handoff(ward, signed_in(ward, "nurse"), now=NOW, tz=UTC, page_size=" LETTER")
+    (event,) = exports(ward)
+    assert event.after is not None and event.after["page_size"] == "letter"
+
+
 def test_an_admin_may_export_too(ward: Database) -> None:
     export_vitals(ward, signed_in(ward, "admin"), patient_id="MRN-LOW", fmt="csv", now=NOW, tz=UTC)
     assert [e.actor for e in exports(ward)] == ["admin"]
