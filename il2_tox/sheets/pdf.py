@@ -33,6 +33,7 @@ from reportlab.lib.pagesizes import A4, landscape, letter
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
@@ -273,6 +274,43 @@ class Printed:
         return f"Printed {local:%d %b %Y %H:%M} ({zone}) by {self.by}"
 
 
+MIN_FITTED_SIZE = 5.5
+
+
+def _draw_fitted(
+    canvas: Canvas, text: str, font: str, size: float, x: float, y: float, room: float
+) -> None:
+    """Draw one line of running header or footer whole: smaller type if it is too long, then
+    wrapped upwards over more lines (a 200-character name is printed, never cut)."""
+    while size > MIN_FITTED_SIZE and stringWidth(text, font, size) > room:
+        size -= 0.5
+    lines = _wrap(text, font, size, room)
+    canvas.setFont(font, size)
+    for i, line in enumerate(reversed(lines)):
+        canvas.drawString(x, y + i * size * 1.15, line)
+
+
+def _wrap(text: str, font: str, size: float, room: float) -> list[str]:
+    """Return text in lines no wider than `room`, broken at the last space that fits, or inside
+    a word too long for a line of its own."""
+    lines: list[str] = []
+    line = ""
+    for char in text:
+        if line and stringWidth(line + char, font, size) > room:
+            space = line.rfind(" ")
+            if space > 0 and char != " ":
+                lines.append(line[:space])
+                line = line[space + 1 :]
+            else:
+                lines.append(line.rstrip())
+                line = ""
+            if char == " ":
+                continue
+        line += char
+    lines.append(line)
+    return lines
+
+
 def _build(
     story: list[Flowable],
     size: tuple[float, float],
@@ -287,17 +325,18 @@ def _build(
 
     def decorate(canvas: Canvas, doc: BaseDocTemplate) -> None:
         canvas.saveState()
-        label = getattr(canvas, "_il2tox_label", title)
-        canvas.setFont(styles.font.bold, 8.5)
-        canvas.drawString(MARGIN, height - MARGIN + 4 * mm, printable(label, styles.font))
+        label = printable(getattr(canvas, "_il2tox_label", title), styles.font)
+        right = "il2-tox · " + title
         canvas.setFont(styles.font.regular, 7.5)
-        canvas.drawRightString(width - MARGIN, height - MARGIN + 4 * mm, "il2-tox · " + title)
+        canvas.drawRightString(width - MARGIN, height - MARGIN + 4 * mm, right)
+        room = width - 2 * MARGIN - stringWidth(right, styles.font.regular, 7.5) - 4 * mm
+        _draw_fitted(canvas, label, styles.font.bold, 8.5, MARGIN, height - MARGIN + 4 * mm, room)
         canvas.setStrokeColor(GRID)
         canvas.line(MARGIN, height - MARGIN + 2.5 * mm, width - MARGIN, height - MARGIN + 2.5 * mm)
         canvas.line(MARGIN, MARGIN - 5 * mm, width - MARGIN, MARGIN - 5 * mm)
-        canvas.drawString(
-            MARGIN, MARGIN - 9 * mm, printable(f"{printed.line()} · {DISCLAIMER}", styles.font)
-        )
+        footer = printable(f"{printed.line()} · {DISCLAIMER}", styles.font)
+        room = width - 2 * MARGIN - 22 * mm  # "page n of m" on the right
+        _draw_fitted(canvas, footer, styles.font.regular, 7.5, MARGIN, MARGIN - 9 * mm, room)
         canvas.restoreState()
 
     doc = BaseDocTemplate(
@@ -335,7 +374,13 @@ def _table(
     header: bool = True,
     extra: Iterable[tuple[Any, ...]] = (),
 ) -> Table:
-    table = Table([list(r) for r in rows], colWidths=list(widths), repeatRows=1 if header else 0)
+    # splitInRow: a row taller than a page (a 2,000-character reason) continues on the next.
+    table = Table(
+        [list(r) for r in rows],
+        colWidths=list(widths),
+        repeatRows=1 if header else 0,
+        splitInRow=1,
+    )
     style: list[tuple[Any, ...]] = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("GRID", (0, 0), (-1, -1), 0.4, GRID),
@@ -651,14 +696,11 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
         if row.next_dose_number is not None
         else "cycle complete (14 doses recorded)"
     )
-    held_cells = (
-        "; ".join(
-            f"C{d.cycle} dose {d.number} {'held' if d.status == 'held' else 'not given'} "
-            f"{_when(d.time, tz)}" + (f": {d.reason}" if d.reason else " (no reason recorded)")
-            for d in handoff.held
-        )
-        or "none"
-    )
+    held_lines = [
+        f"C{d.cycle} dose {d.number} {'held' if d.status == 'held' else 'not given'} "
+        f"{_when(d.time, tz)}" + (f": {d.reason}" if d.reason else " (no reason recorded)")
+        for d in handoff.held
+    ] or ["none"]
     weight = (
         "—"
         if row.weight_gain_pct is None
@@ -668,9 +710,9 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
     vitals = _when(row.last_vitals_at, tz) + ("  — none in the last 4 h" if row.overdue else "")
     sbp = course.admission.usual_sbp_mmhg
     usual = fmt(sbp) if sbp is not None else "not recorded"
-    summary = [
+    summary: list[tuple[str, str | list[str]]] = [
         ("Cycle · dose", f"cycle {row.cycle} · {given} given · {next_text}"),
-        ("Doses held", held_cells),
+        ("Doses held", held_lines),
         (
             "Target SBP",
             f"{fmt(row.target_sbp)} mmHg (usual SBP {usual})",
@@ -682,7 +724,15 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
     ]
     story.append(
         _table(
-            [[s.para(k, s.cell_bold), s.para(v, s.cell)] for k, v in summary],
+            [
+                [
+                    s.para(k, s.cell_bold),
+                    [s.para(line, s.cell) for line in v]
+                    if isinstance(v, list)
+                    else s.para(v, s.cell),  # one paragraph per held dose: each may split
+                ]
+                for k, v in summary
+            ],
             [32 * mm, width - 32 * mm],
             header=False,
         )

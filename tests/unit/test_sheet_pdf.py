@@ -149,3 +149,29 @@ def test_the_vitals_sheet_is_landscape_with_units_and_held_doses(
     assert "mmHg" in flat and "/min" in flat and "°C" in flat
     assert "dose 2 HELD: SBP 82 & falling" in flat
     assert "Vitals sheet · cycle 1 of 1" in flat
+
+
+def test_the_longest_texts_the_format_allows_print_whole_across_pages() -> None:
+    reason = "word " * 397 + "END-OF-REASON"  # 1,998 characters (the format allows 2,000)
+    builder = CourseBuilder().dose(1, 1, at=2)
+    for number in range(2, 15):
+        builder.dose(1, number, at=2 + 8 * (number - 1), status="held", reason=reason)
+    builder.obs(SBP, 100, "mm[Hg]", at=3)
+    builder.doc["patient"]["name"] = "N" * 200
+    c = builder.build()
+    a = assess(c)
+    now = ADMITTED + timedelta(hours=110)
+    sheet = patient_handoff(c, a, summarize(c, a, now), {}, now)
+    _, text = text_of(pdf.handoff_pdf([sheet], printed=PRINTED))
+    assert text.count("END-OF-REASON") == 13
+    _, text = text_of(pdf.vitals_pdf(vitals_sheet(c, a), printed=PRINTED))
+    assert text.count("END-OF-REASON") == 13
+
+
+def test_a_running_header_too_long_for_a_line_wraps_without_losing_a_character() -> None:
+    font = pdf.fonts()
+    text = "Bed 1 · " + "N" * 200 + " · MRN-1"
+    lines = pdf._wrap(text, font.bold, 6, 300)
+    assert len(lines) > 1
+    assert all(pdf.stringWidth(line, font.bold, 6) <= 300 for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
