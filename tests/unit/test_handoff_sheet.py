@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from il2_tox.assess import Assessment, assess
 from il2_tox.course import Course
@@ -263,3 +265,42 @@ def test_an_eligibility_flag_of_any_severity_is_a_todo_before_the_first_dose() -
     after = replace(before, doses=_measured(T0).doses)
     todos = open_todos(after, _assessment(None, (info,)), {}, ADMITTED + timedelta(hours=2))
     assert [t.key for t in todos] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties of the severity rule
+
+ADVICES = st.sampled_from([None, "give", "caution", "hold"])
+FLAGS = st.lists(
+    st.builds(
+        lambda severity, active: flag(severity, active=active),
+        st.sampled_from(["info", "warning", "critical"]),
+        st.booleans(),
+    ),
+    max_size=6,
+)
+LEVEL_RANK = {STABLE: 0, WATCHER: 1, UNSTABLE: 2}
+
+
+@given(ADVICES, FLAGS, st.sampled_from(["info", "warning", "critical"]))
+def test_adding_an_active_flag_never_lowers_the_severity(
+    advice: str | None, flags: list[Flag], severity: str
+) -> None:
+    before = illness_severity(advice, flags).level
+    after = illness_severity(advice, [*flags, flag(severity)]).level
+    assert LEVEL_RANK[after] >= LEVEL_RANK[before]
+
+
+@given(ADVICES, FLAGS)
+def test_the_level_is_exactly_the_rule(advice: str | None, flags: list[Flag]) -> None:
+    active = {f.severity for f in flags if f.active}
+    expected = (
+        UNSTABLE
+        if advice == "hold" or "critical" in active
+        else WATCHER
+        if advice == "caution" or "warning" in active
+        else STABLE
+    )
+    severity = illness_severity(advice, flags)
+    assert severity.level == expected
+    assert severity.reasons  # always says why
