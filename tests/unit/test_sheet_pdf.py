@@ -9,12 +9,14 @@ from datetime import UTC, timedelta
 
 import pytest
 from pypdf import PdfReader
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from il2_tox.assess import assess
 from il2_tox.course import Course
 from il2_tox.rules.base import HR, SBP, TEMP, WEIGHT
 from il2_tox.services.ward import summarize
 from il2_tox.sheets import pdf
+from il2_tox.sheets.fonts import Fonts, fonts, printable
 from il2_tox.sheets.handoff import PatientHandoff, patient_handoff
 from il2_tox.sheets.vitals import vitals_sheet
 from tests.builders import ADMITTED, CourseBuilder
@@ -124,9 +126,9 @@ def test_an_unknown_page_size_is_refused_by_name() -> None:
 
 
 def test_a_character_the_font_lacks_prints_as_its_code_point() -> None:
-    latin = pdf.Fonts("r", "b", frozenset(range(32, 256)))
-    assert pdf.printable("Łódź é", latin) == "[U+0141]ód[U+017A] é"
-    assert pdf.printable("a\tb\nc", latin) == "a b c"
+    latin = Fonts("r", "b", frozenset(range(32, 256)))
+    assert printable("Łódź é", latin) == "[U+0141]ód[U+017A] é"
+    assert printable("a\tb\nc", latin) == "a b c"
 
 
 def test_every_character_of_a_name_is_printed_or_named() -> None:
@@ -169,9 +171,9 @@ def test_the_longest_texts_the_format_allows_print_whole_across_pages() -> None:
 
 
 def test_a_running_header_too_long_for_a_line_wraps_without_losing_a_character() -> None:
-    font = pdf.fonts()
+    font = fonts()
     text = "Bed 1 · " + "N" * 200 + " · MRN-1"
     lines = pdf._wrap(text, font.bold, 6, 300)
     assert len(lines) > 1
-    assert all(pdf.stringWidth(line, font.bold, 6) <= 300 for line in lines)
+    assert all(stringWidth(line, font.bold, 6) <= 300 for line in lines)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
