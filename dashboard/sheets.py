@@ -23,7 +23,13 @@ KEY_PREFIX = "sheet:"
 
 
 def _paper(key: str) -> str:
-    size = st.radio("Paper", PAGE_SIZES, horizontal=True, key=f"{KEY_PREFIX}paper:{key}")
+    size = st.radio(
+        "Paper",
+        PAGE_SIZES,
+        horizontal=True,
+        key=f"{KEY_PREFIX}paper:{key}",
+        format_func=str.capitalize,  # "A4", "Letter"
+    )
     return size or PAGE_SIZES[0]
 
 
