@@ -218,6 +218,8 @@ def _draw_fitted(
 def _wrap(text: str, font: str, size: float, room: float) -> list[str]:
     """Return text in lines no wider than `room`, broken at the last space that fits, or inside
     a word too long for a line of its own."""
+    if stringWidth(text, font, size) <= room:
+        return [text]
     lines: list[str] = []
     line = ""
     for char in text:
