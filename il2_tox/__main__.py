@@ -24,6 +24,8 @@ COMMANDS = {
     "rules": "il2_tox.commands.rules",
     "backup": "il2_tox.commands.backup",
     "restore": "il2_tox.commands.backup",
+    "handoff": "il2_tox.commands.sheets",
+    "vitals": "il2_tox.commands.sheets",
 }
 
 

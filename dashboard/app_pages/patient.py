@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import auth, charts, context
+from dashboard import auth, charts, context, sheets
 from dashboard.corrections_form import corrections_section
 from il2_tox.assess import Assessment, assess
 from il2_tox.course import Course
@@ -359,3 +359,9 @@ groups = shown.pills(
 chart_area(by_mrn[mrn].admission_id, tuple(groups))
 # Outside the refreshing fragment: a rerun every 2 s would lose what is typed in a correction.
 corrections_section(by_mrn[mrn].admission_id, user)
+# Printable sheets, made only when asked (outside the refreshing chart area).
+printing, vitals_sheet = st.columns(2)
+with printing:
+    sheets.handoff_download(mrn)
+with vitals_sheet:
+    sheets.vitals_download(mrn, tuple(range(1, (by_mrn[mrn].latest_dose_cycle or 1) + 1)))

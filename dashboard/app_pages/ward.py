@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, context
+from dashboard import auth, context, sheets
 from il2_tox.services.chart import change_marker
 from il2_tox.services.ward import WardRow, ward_rows
 
@@ -135,3 +135,4 @@ def ward_table() -> None:
 auth.require_role("nurse", "physician", "admin")
 st.title("HD IL-2 ward")
 ward_table()
+sheets.handoff_download()  # made only when asked, outside the refreshing table

@@ -1,0 +1,179 @@
+"""The PDFs: valid documents on A4 and Letter, with the I-PASS sections, the advice and its
+criteria, the patient on every page, and free text printed as typed (il2_tox.sheets.pdf).
+Read back with pypdf."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, timedelta
+
+import pytest
+from pypdf import PdfReader
+from reportlab.pdfbase.pdfmetrics import stringWidth
+
+from il2_tox.assess import assess
+from il2_tox.course import Course
+from il2_tox.rules.base import HR, SBP, TEMP, WEIGHT
+from il2_tox.services.ward import summarize
+from il2_tox.sheets import pdf
+from il2_tox.sheets.fonts import Fonts, fonts, printable
+from il2_tox.sheets.handoff import PatientHandoff, patient_handoff
+from il2_tox.sheets.vitals import vitals_sheet
+from tests.builders import ADMITTED, CourseBuilder
+
+NOW = ADMITTED + timedelta(hours=19)
+PRINTED = pdf.Printed(NOW, "Nurse <Ada> & co", UTC)
+
+
+def course(name: str = "Test, Pat") -> Course:
+    builder = (
+        CourseBuilder(usual_sbp=118)
+        .prior("colitis", grade=3, note="8 stools a day; <i>infliximab</i>")
+        .dose(1, 1, at=2)
+        .dose(1, 2, at=10, status="held", reason="SBP 82 & falling")
+    )
+    for hour in range(1, 19, 3):
+        builder.obs(SBP, 110 - hour * 2, "mm[Hg]", at=hour).obs(HR, 90 + hour, "/min", at=hour)
+        builder.obs(TEMP, 37.5, "Cel", at=hour)
+    builder.obs(WEIGHT, 75, "kg", at=12)
+    builder.doc["patient"]["name"] = name
+    return builder.build()
+
+
+def handoff(name: str = "Test, Pat") -> PatientHandoff:
+    c = course(name)
+    a = assess(c)
+    return patient_handoff(c, a, summarize(c, a, NOW), {}, NOW)
+
+
+def text_of(data: bytes) -> tuple[PdfReader, str]:
+    reader = PdfReader(io.BytesIO(data))
+    return reader, "\n".join(page.extract_text() for page in reader.pages)
+
+
+@pytest.mark.parametrize(("size", "dims"), [("A4", (595, 842)), ("letter", (612, 792))])
+def test_the_handoff_is_a_pdf_on_the_chosen_paper(size: str, dims: tuple[int, int]) -> None:
+    data = pdf.handoff_pdf([handoff()], printed=PRINTED, size=size)
+    assert data.startswith(b"%PDF-")
+    reader, _ = text_of(data)
+    for page in reader.pages:
+        assert (round(float(page.mediabox.width)), round(float(page.mediabox.height))) == dims
+
+
+def test_the_handoff_has_the_ipass_sections_in_order() -> None:
+    _, text = text_of(pdf.handoff_pdf([handoff()], printed=PRINTED))
+    sections = [
+        "I · Illness severity",
+        "P · Patient summary",
+        "Active flags",
+        "Prior checkpoint-inhibitor toxicity",
+        "A · Next dose advice",
+        "Open to-dos",
+        "S · Situation awareness and contingency plans",
+        "S · Synthesis by receiver",
+    ]
+    positions = [text.index(section) for section in sections]
+    assert positions == sorted(positions)
+
+
+def test_the_handoff_states_severity_advice_and_every_criterion_with_its_source() -> None:
+    sheet = handoff()
+    _, text = text_of(pdf.handoff_pdf([sheet], printed=PRINTED))
+    flat = " ".join(text.split())
+    assert sheet.severity.level.upper() in text
+    assert sheet.next_dose is not None
+    assert f"{sheet.next_dose.advice.upper()} dose {sheet.next_dose.number} of cycle 1" in flat
+    for criterion in sheet.next_dose.criteria:
+        assert " ".join(criterion.message.split()) in flat
+    assert "C1 dose 2 held" in flat and "SBP 82 & falling" in flat
+
+
+def test_free_text_prints_as_typed_never_as_markup() -> None:
+    _, text = text_of(pdf.handoff_pdf([handoff("O'Neil <b>Bold</b> & Co")], printed=PRINTED))
+    flat = " ".join(text.split())
+    assert "O'Neil <b>Bold</b> & Co" in flat
+    assert "<i>infliximab</i>" in flat
+    assert "Nurse <Ada> & co" in flat  # who printed it, in the footer
+
+
+def test_every_page_names_the_patient_and_counts_the_pages() -> None:
+    reader, _ = text_of(pdf.handoff_pdf([handoff()], printed=PRINTED))
+    total = len(reader.pages)
+    for number, page in enumerate(reader.pages, start=1):
+        text = page.extract_text()
+        assert "TEST-001" in text
+        assert f"page {number} of {total}" in text
+        assert "Decision support, not a decision" in text
+
+
+def test_a_ward_handoff_lists_every_patient_then_one_section_each() -> None:
+    one, two = handoff("Alpha, Ann"), handoff("Beta, Bob")
+    reader, text = text_of(pdf.handoff_pdf([one, two], printed=PRINTED, ward=True))
+    assert "Ward handoff (I-PASS)" in reader.pages[0].extract_text()
+    assert text.count("I · Illness severity") == 2
+    assert "Alpha, Ann" in text and "Beta, Bob" in text
+
+
+def test_an_empty_ward_still_prints_a_page_saying_so() -> None:
+    _, text = text_of(pdf.handoff_pdf([], printed=PRINTED, ward=True))
+    assert "0 patients" in text
+
+
+def test_an_unknown_page_size_is_refused_by_name() -> None:
+    with pytest.raises(pdf.PageSizeError, match="'A3' is not one of A4, letter"):
+        pdf.page_size("A3")
+    assert pdf.page_size(" Letter ") == pdf.PAGE_SIZES["letter"]
+
+
+def test_a_character_the_font_lacks_prints_as_its_code_point() -> None:
+    latin = Fonts("r", "b", frozenset(range(32, 256)))
+    assert printable("Łódź é", latin) == "[U+0141]ód[U+017A] é"
+    assert printable("a\tb\nc", latin) == "a b c"
+
+
+def test_every_character_of_a_name_is_printed_or_named() -> None:
+    name = "Øster, Łucja 李"
+    _, text = text_of(pdf.handoff_pdf([handoff(name)], printed=PRINTED))
+    for char in name:
+        assert char in text or f"[U+{ord(char):04X}]" in text
+
+
+@pytest.mark.parametrize(("size", "dims"), [("A4", (842, 595)), ("letter", (792, 612))])
+def test_the_vitals_sheet_is_landscape_with_units_and_held_doses(
+    size: str, dims: tuple[int, int]
+) -> None:
+    c = course()
+    sheet = vitals_sheet(c, assess(c))
+    reader, text = text_of(pdf.vitals_pdf(sheet, printed=PRINTED, size=size))
+    for page in reader.pages:
+        assert (round(float(page.mediabox.width)), round(float(page.mediabox.height))) == dims
+    flat = " ".join(text.split())
+    assert "mmHg" in flat and "/min" in flat and "°C" in flat
+    assert "dose 2 HELD: SBP 82 & falling" in flat
+    assert "Vitals sheet · cycle 1 of 1" in flat
+
+
+def test_the_longest_texts_the_format_allows_print_whole_across_pages() -> None:
+    reason = "word " * 397 + "END-OF-REASON"  # 1,998 characters (the format allows 2,000)
+    builder = CourseBuilder().dose(1, 1, at=2)
+    for number in range(2, 15):
+        builder.dose(1, number, at=2 + 8 * (number - 1), status="held", reason=reason)
+    builder.obs(SBP, 100, "mm[Hg]", at=3)
+    builder.doc["patient"]["name"] = "N" * 200
+    c = builder.build()
+    a = assess(c)
+    now = ADMITTED + timedelta(hours=110)
+    sheet = patient_handoff(c, a, summarize(c, a, now), {}, now)
+    _, text = text_of(pdf.handoff_pdf([sheet], printed=PRINTED))
+    assert text.count("END-OF-REASON") == 13
+    _, text = text_of(pdf.vitals_pdf(vitals_sheet(c, a), printed=PRINTED))
+    assert text.count("END-OF-REASON") == 13
+
+
+def test_a_running_header_too_long_for_a_line_wraps_without_losing_a_character() -> None:
+    font = fonts()
+    text = "Bed 1 · " + "N" * 200 + " · MRN-1"
+    lines = pdf._wrap(text, font.bold, 6, 300)
+    assert len(lines) > 1
+    assert all(stringWidth(line, font.bold, 6) <= 300 for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
