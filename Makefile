@@ -30,10 +30,12 @@ run: demo
 	$(PY) -m streamlit run dashboard/streamlit_app.py --server.address 127.0.0.1 --server.port 8501 \
 		--server.headless true --browser.gatherUsageStats false
 
-## browser: Debian's chromium for the browser tests (Playwright drives it; it downloads no browser)
+## browser: Debian's chromium for the browser tests (Playwright drives it; it downloads no browser),
+## and the DejaVu fonts the PDF sheets print with
+FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 browser:
-	@if [ ! -x $(CHROMIUM) ]; then \
-		echo "Installing Debian chromium for the browser tests"; \
+	@if [ ! -x $(CHROMIUM) ] || [ ! -f $(FONT) ]; then \
+		echo "Installing Debian chromium and fonts-dejavu-core"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core; \
 	fi
