@@ -8,11 +8,13 @@ database is not migrated or cannot be used.
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from typing import Any
 
 from il2_tox.course import CourseError, dump_course, parse_time, save_course
 from il2_tox.services import NotFound, export_course, import_files
+from il2_tox.services.users import SystemActor
 from il2_tox.store import (
     Database,
     current_revision,
@@ -55,6 +57,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     parser.set_defaults(func=run_export)
+
+
+def operator() -> SystemActor:
+    """Return who runs the command, for the audit log: `cli:<login>`."""
+    try:
+        return SystemActor(f"cli:{getpass.getuser()}")
+    except (KeyError, OSError):  # no login name in a bare container
+        return SystemActor("cli")
 
 
 def run_migrate(args: argparse.Namespace) -> int:
@@ -101,7 +111,13 @@ def run_export(args: argparse.Namespace) -> int:
     if db is None:
         return 1
     try:
-        course = export_course(db, args.patient, admitted_at)
+        course = export_course(
+            db,
+            args.patient,
+            admitted_at,
+            actor=operator(),
+            destination=args.output or "stdout",
+        )
     except NotFound as error:
         print(error, file=sys.stderr)
         return 2
