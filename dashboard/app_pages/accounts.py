@@ -123,7 +123,7 @@ disable_tab, unlock_tab, reset_tab, sso_tab = st.tabs(
     ["Disable / enable", "Unlock", "Reset password", "Single sign-on"]
 )
 with disable_tab, st.form(f"accounts.active.{chosen}", enter_to_submit=False):
-    reason = st.text_input(LABELS["reason"], key=f"accounts.active.{chosen}.reason")
+    reason = st.text_input("Reason (kept in the audit log)", key=f"accounts.active.{chosen}.reason")
     label = "Disable account" if target.active else "Enable account"
     if st.form_submit_button(label):
         try:
@@ -151,7 +151,7 @@ with reset_tab, st.form(f"accounts.reset.{chosen}", enter_to_submit=False):
     new_again = st.text_input(
         "New password again", type="password", key=f"accounts.reset.{chosen}.again"
     )
-    why = st.text_input(LABELS["reason"], key=f"accounts.reset.{chosen}.reason")
+    why = st.text_input("Reason for the reset", key=f"accounts.reset.{chosen}.reason")
     if st.form_submit_button("Reset password"):
         if new != new_again:
             st.error("Password: the two entries differ")

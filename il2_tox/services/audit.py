@@ -98,7 +98,7 @@ def _checked(query: AuditQuery) -> AuditQuery:
         and query.until is not None
         and query.until <= query.since
     ):
-        errors["until"] = "must be after since"
+        errors["until"] = "must be after the start of the range"
     if query.text is not None and (len(query.text) > MAX_TEXT or "\x00" in query.text):
         errors["text"] = f"must be at most {MAX_TEXT} characters of plain text"
     for name in ("actor", "action", "entity", "entity_id"):

@@ -191,7 +191,7 @@ def test_it_names_what_is_wrong_with_a_password(password: str, problem: str) -> 
     assert password_problem(password, "ada.lovelace") == problem
 
 
-@pytest.mark.parametrize("password", ["12345678a", "x" * 1024, "abcdefgh!", "il2-demo"])
+@pytest.mark.parametrize("password", ["12345678a", "xy" * 512, "abcdefgh!", "il2-demo"])
 def test_it_accepts_a_password_that_breaks_no_rule(password: str) -> None:
     assert password_problem(password, "ada") is None
 
