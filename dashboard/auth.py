@@ -205,13 +205,18 @@ def _sso_logged_in() -> bool:
         return False
 
 
+def _sso_claims() -> dict[str, Any]:
+    """Return the identity provider's claims about the person (`sub`, `email`, ...)."""
+    return dict(st.user.to_dict())
+
+
 def _sso_gate() -> None:
     """Map a person signed in with the identity provider to their account (once a session)."""
     if not _sso_logged_in():
         return
     if not st.session_state.get(SSO_TRIED):
         st.session_state[SSO_TRIED] = True
-        user = sso_sign_in(context.database(), st.user.to_dict())
+        user = sso_sign_in(context.database(), _sso_claims())
         if user is not None:
             _start_session(user)
             st.rerun()
