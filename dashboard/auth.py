@@ -160,7 +160,8 @@ def _idle_sign_out(user: SignedIn, timeout: timedelta, at: datetime) -> None:
         record_sign_out(context.database(), user, reason="idle timeout (draft not storable)")
     _forget_session()
     minutes = int(timeout.total_seconds() // 60)
-    message = f"You were signed out after {minutes} minutes without activity."
+    unit = "minute" if minutes == 1 else "minutes"
+    message = f"You were signed out after {minutes} {unit} without activity."
     if kept:
         message += " What your forms held is kept and comes back when you sign in again."
     st.session_state[NOTICE] = message
