@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from il2_tox.commands.store import _open_migrated, operator
@@ -209,7 +210,11 @@ def run_list(args: argparse.Namespace) -> int:
         users = list_users(db)
     finally:
         db.dispose()
+    now = datetime.now(UTC)
     for user in users:
         state = "" if user.active else "  (cannot sign in)"
+        if user.active and user.locked(now):
+            assert user.locked_until is not None
+            state = f"  (locked until {user.locked_until.isoformat(timespec='seconds')})"
         print(f"{user.username:<24} {user.role:<10} {user.display_name}{state}")
     return 0

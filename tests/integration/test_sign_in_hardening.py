@@ -530,3 +530,21 @@ def test_migration_0002_goes_down_to_0001_and_up_again_keeping_accounts(
     assert current_revision(db) == head_revision()
     assert account(db).failed_attempts == 0
     assert authenticate(db, "ada", ADA_PASSWORD, now=T0) is not None
+
+
+def test_user_list_shows_a_locked_account(
+    cli_database: Database, ada: SignedIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = datetime.now(UTC).replace(microsecond=0)
+    fail(cli_database, 5, at=at)
+    assert main(["user", "list"]) == 0
+    until = (at + LOCKOUT_PERIOD).isoformat()
+    assert capsys.readouterr().out.split() == [
+        "ada",
+        "nurse",
+        "Ada",
+        "Nurse",
+        "(locked",
+        "until",
+        f"{until})",
+    ]
