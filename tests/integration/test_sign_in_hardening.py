@@ -548,3 +548,15 @@ def test_user_list_shows_a_locked_account(
         "until",
         f"{until})",
     ]
+
+
+def test_failed_sign_ins_at_the_same_moment_all_count(db: Database, ada: SignedIn) -> None:
+    """Five wrong passwords typed at once (five threads) lock the account: none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        results = list(pool.map(lambda _: authenticate(db, "ada", "wrong", now=T0), range(5)))
+    assert results == [None] * 5
+    assert account(db).failed_attempts == 5
+    assert account(db).locked_until == T0 + LOCKOUT_PERIOD
+    assert len(events(db, "lock")) == 1
