@@ -1,21 +1,66 @@
-"""Sign-in, sign-out, and the role check every page makes before it shows anything.
+"""Sign-in, sign-out, the idle timeout, and the role check every page makes before it shows
+anything.
 
 The signed-in user (`SignedIn`) lives in `st.session_state`: one browser session, never cached
 across users. Every page file calls `require_role(...)` first: the navigation menu lists only
 the pages a role may use, but a menu is not a check (a page can be reached by its URL). The
 use cases in `il2_tox.services` check the actor again on every write.
+
+Idle timeout (`IL2TOX_IDLE_MINUTES`, default 15): every run of the app script is activity; a
+small fragment in the sidebar looks every 15 s and, once the time has passed, reruns the app,
+which signs the user out. What the session's forms held on the server (`DRAFT_PREFIXES`) is
+kept for that user (`il2_tox.services.drafts`) and put back when they sign in again. Values
+typed into a form that was never submitted exist only in the browser and cannot be kept.
+
+Single sign-on: when `.streamlit/secrets.toml` has an `[auth]` section, the sign-in page also
+offers `st.login` (OIDC); the identity is mapped to an account by `sso_sign_in`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import streamlit as st
 
 from dashboard import context
-from il2_tox.services.users import PERSON_ROLES, SignedIn, authenticate, record_sign_out
+from il2_tox.services.drafts import (
+    encode_draft,
+    idle_expired,
+    idle_timeout,
+    sign_out_idle,
+    take_draft,
+)
+from il2_tox.services.errors import PermissionDenied, Refused
+from il2_tox.services.users import (
+    LOCKOUT_ATTEMPTS,
+    LOCKOUT_PERIOD,
+    PERSON_ROLES,
+    SignedIn,
+    authenticate,
+    record_sign_out,
+    sso_sign_in,
+)
 
 SESSION_KEY = "signed_in"
+LAST_ACTIVE = "auth.last_active"
+NOTICE = "auth.notice"
+SSO_TRIED = "auth.sso_tried"
 ALL_ROLES = PERSON_ROLES
 SIGN_IN_FAILED = "Unknown username or wrong password."
+LOCKOUT_HINT = (
+    f"After {LOCKOUT_ATTEMPTS} failed attempts in a row an account is locked for "
+    f"{int(LOCKOUT_PERIOD.total_seconds() // 60)} minutes; an admin can unlock it sooner."
+)
+SSO_BUTTON = "Sign in with single sign-on"
+IDLE_CHECK = timedelta(seconds=15)
+# Session values kept across an idle sign-out: the entry, admission and acknowledgement forms.
+DRAFT_PREFIXES = ("entry.", "admit.", "ack.")
+# ...except the wristband check (done again after signing back in), buttons, uploads and
+# results of saves already made.
+NOT_KEPT = re.compile(r"^entry\.(confirm|import|upload|result|unusual)\.|^admit\.admitted$")
 
 
 def current_user() -> SignedIn | None:
@@ -24,11 +69,33 @@ def current_user() -> SignedIn | None:
     return user if isinstance(user, SignedIn) else None
 
 
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _start_session(user: SignedIn) -> None:
+    """Keep the user in the session, and give back what their forms held at an idle timeout."""
+    st.session_state.pop(NOTICE, None)
+    st.session_state[SESSION_KEY] = user
+    st.session_state[LAST_ACTIVE] = now()
+    try:
+        restored = take_draft(context.database(), user)
+    except PermissionDenied:
+        restored = None
+    if restored:
+        for key, value in restored.items():
+            st.session_state[key] = value
+        st.session_state[NOTICE] = (
+            f"Restored {len(restored)} value(s) your forms held when you were signed out for "
+            "inactivity. Check them before saving."
+        )
+
+
 def sign_in(username: str, password: str) -> SignedIn | None:
     """Check the credentials (audited either way); on success keep the user in the session."""
     user = authenticate(context.database(), username, password)
     if user is not None:
-        st.session_state[SESSION_KEY] = user
+        _start_session(user)
     return user
 
 
@@ -37,8 +104,134 @@ def sign_out() -> None:
     user = current_user()
     if user is not None:
         record_sign_out(context.database(), user)
+    _forget_session()
+    if sso_configured() and _sso_logged_in():
+        st.logout()
+
+
+def _forget_session() -> None:
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# Idle timeout
+
+
+def draft_values(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the session values an idle sign-out keeps: the forms', less what must not be."""
+    return {
+        key: value
+        for key, value in state.items()
+        if isinstance(key, str) and key.startswith(DRAFT_PREFIXES) and not NOT_KEPT.match(key)
+    }
+
+
+def enforce_idle_timeout(at: datetime | None = None) -> None:
+    """Sign the user out if the session has been idle for the timeout; else note the activity.
+
+    Call once at the top of the app script, before anything is shown. A timeout that is not
+    configured correctly stops the app with its one-line reason.
+    """
+    user = current_user()
+    if user is None:
+        return
+    moment = at or now()
+    try:
+        timeout = idle_timeout()
+    except ValueError as error:
+        st.error(f"The site configuration cannot be used: {error}")
+        st.stop()
+    last = st.session_state.get(LAST_ACTIVE)
+    if isinstance(last, datetime) and idle_expired(last, moment, timeout):
+        _idle_sign_out(user, timeout, moment)
+        return
+    st.session_state[LAST_ACTIVE] = moment
+
+
+def _idle_sign_out(user: SignedIn, timeout: timedelta, at: datetime) -> None:
+    contents, _skipped = encode_draft(draft_values(st.session_state.to_dict()))
+    kept = 0
+    try:
+        kept = sign_out_idle(context.database(), user, contents, now=at)
+    except PermissionDenied:
+        record_sign_out(context.database(), user, reason="idle timeout")
+    except Refused:
+        record_sign_out(context.database(), user, reason="idle timeout (draft not storable)")
+    _forget_session()
+    minutes = int(timeout.total_seconds() // 60)
+    unit = "minute" if minutes == 1 else "minutes"
+    message = f"You were signed out after {minutes} {unit} without activity."
+    if kept:
+        message += " What your forms held is kept and comes back when you sign in again."
+    st.session_state[NOTICE] = message
+
+
+@st.fragment(run_every=IDLE_CHECK)
+def _idle_watch() -> None:
+    """Rerun the app once the session has timed out (this check itself is not activity)."""
+    last = st.session_state.get(LAST_ACTIVE)
+    try:
+        timeout = idle_timeout()
+    except ValueError:
+        return
+    if isinstance(last, datetime) and idle_expired(last, now(), timeout):
+        st.rerun(scope="app")
+
+
+# ---------------------------------------------------------------------------------------------
+# Single sign-on
+
+
+def sso_configured() -> bool:
+    """Return whether `.streamlit/secrets.toml` has an `[auth]` section (OIDC via st.login)."""
+    try:
+        section = st.secrets.get("auth")
+    except (FileNotFoundError, KeyError):
+        return False
+    return isinstance(section, Mapping) and bool(section)
+
+
+def _sso_provider() -> str | None:
+    """Return the provider name of `[auth.NAME]`, or None for a single unnamed provider."""
+    section = st.secrets.get("auth") or {}
+    named = [name for name, value in section.items() if isinstance(value, Mapping)]
+    return named[0] if named else None
+
+
+def _sso_logged_in() -> bool:
+    try:
+        return bool(st.user.is_logged_in)
+    except (AttributeError, KeyError):
+        return False
+
+
+def _sso_claims() -> dict[str, Any]:
+    """Return the identity provider's claims about the person (`sub`, `email`, ...)."""
+    return dict(st.user.to_dict())
+
+
+def _sso_gate() -> None:
+    """Map a person signed in with the identity provider to their account (once a session)."""
+    if not _sso_logged_in():
+        return
+    if not st.session_state.get(SSO_TRIED):
+        st.session_state[SSO_TRIED] = True
+        user = sso_sign_in(context.database(), _sso_claims())
+        if user is not None:
+            _start_session(user)
+            st.rerun()
+    st.error(
+        "Your single sign-on identity has no active account here. Ask an admin to map it to "
+        "your account, or sign in with a username and password."
+    )
+    if st.button("Sign out of single sign-on"):
+        st.session_state.pop(SSO_TRIED, None)
+        st.logout()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages
 
 
 def require_role(*roles: str) -> SignedIn:
@@ -62,6 +255,13 @@ def sign_in_page() -> None:
     """The sign-in form: the only page a signed-out visitor sees."""
     st.title("il2-tox · sign in")
     st.caption("HD IL-2 toxicity monitoring. Decision support, not a decision.")
+    notice = st.session_state.get(NOTICE)
+    if notice:
+        st.info(notice)
+    if sso_configured():
+        _sso_gate()
+        if not _sso_logged_in() and st.button(SSO_BUTTON, icon=":material/key:"):
+            st.login(_sso_provider())
     with st.form("sign_in", clear_on_submit=True):
         username = st.text_input("Username", autocomplete="username")
         password = st.text_input("Password", type="password", autocomplete="current-password")
@@ -69,6 +269,7 @@ def sign_in_page() -> None:
     if submitted:
         if sign_in(username, password) is None:
             st.error(SIGN_IN_FAILED)
+            st.caption(LOCKOUT_HINT)
         else:
             st.rerun()
 
@@ -77,6 +278,10 @@ def sidebar(user: SignedIn) -> None:
     """Who is signed in (as plain text: the name is free text), and the sign-out button."""
     with st.sidebar:
         st.text(f"{user.display_name}\n{user.role} · {user.username}")
+        notice = st.session_state.pop(NOTICE, None)
+        if notice:
+            st.info(notice)
         if st.button("Sign out", icon=":material/logout:"):
             sign_out()
             st.rerun()
+        _idle_watch()

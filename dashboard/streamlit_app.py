@@ -39,10 +39,13 @@ PAGES: list[PageEntry] = [
     PageEntry("entry.py", "Bedside entry", ":material/edit_note:", (NURSE, PHYSICIAN)),
     PageEntry("flags.py", "Flags", ":material/flag:", (NURSE, PHYSICIAN)),
     PageEntry("admission.py", "Admit patient", ":material/person_add:", (NURSE, PHYSICIAN)),
+    PageEntry("accounts.py", "Accounts", ":material/manage_accounts:", (ADMIN,)),
+    PageEntry("audit.py", "Audit log", ":material/history:", (ADMIN,)),
 ]
 
 st.set_page_config(page_title="il2-tox · HD IL-2 ward", page_icon="🩺", layout="wide")
 
+auth.enforce_idle_timeout()
 user = auth.current_user()
 if user is None:
     navigation = st.navigation(

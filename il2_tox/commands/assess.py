@@ -105,12 +105,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cohort(rules: Rules, out_path: str | None, workers: int) -> int:
-    from il2_tox.services.course_io import admission_ids
+    from il2_tox.commands.store import operator
+    from il2_tox.services.course_io import cohort_export_ids
     from il2_tox.store import Database
 
     db = Database()
     try:
-        ids = admission_ids(db)
+        # The export is audited (who, how many admissions, where) before any row is written.
+        ids = cohort_export_ids(
+            db, actor=operator(), what="cohort flags (CSV)", destination=out_path or "stdout"
+        )
     finally:
         db.dispose()  # no connection is open when the workers are forked
     batches = [ids[i : i + COHORT_BATCH] for i in range(0, len(ids), COHORT_BATCH)]

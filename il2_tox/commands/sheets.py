@@ -106,11 +106,9 @@ def _write(path: Path, data: bytes) -> int:
 
 
 def run_handoff(args: argparse.Namespace) -> int:
-    from il2_tox.commands.store import _open_migrated
-    from il2_tox.commands.users import _operator
+    from il2_tox.commands.store import _open_migrated, operator
     from il2_tox.services.errors import Refused
     from il2_tox.services.sheets import export_handoff
-    from il2_tox.services.users import SystemActor
 
     out = Path(args.out)
     if out.suffix.lower() != ".pdf":
@@ -128,7 +126,7 @@ def run_handoff(args: argparse.Namespace) -> int:
     try:
         export = export_handoff(
             db,
-            SystemActor(_operator()),
+            operator(),
             patient_id=None if args.ward else args.patient,
             now=now,
             page_size=args.page_size,
@@ -145,11 +143,9 @@ def run_handoff(args: argparse.Namespace) -> int:
 
 
 def run_vitals(args: argparse.Namespace) -> int:
-    from il2_tox.commands.store import _open_migrated
-    from il2_tox.commands.users import _operator
+    from il2_tox.commands.store import _open_migrated, operator
     from il2_tox.services.errors import Refused
     from il2_tox.services.sheets import export_vitals
-    from il2_tox.services.users import SystemActor
 
     out = Path(args.out)
     kind = out.suffix.lower().lstrip(".")
@@ -168,7 +164,7 @@ def run_vitals(args: argparse.Namespace) -> int:
     try:
         export = export_vitals(
             db,
-            SystemActor(_operator()),
+            operator(),
             patient_id=args.patient,
             cycle=args.cycle,
             fmt="csv" if kind == "csv" else "pdf",

@@ -8,6 +8,7 @@ database is not migrated or cannot be used.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections import Counter
@@ -17,6 +18,7 @@ from typing import Any
 
 from il2_tox.course import CourseError, dump_course, parse_time, save_course
 from il2_tox.services import NotFound, export_course, import_files
+from il2_tox.services.users import SystemActor
 from il2_tox.store import (
     Database,
     current_revision,
@@ -68,6 +70,14 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run_export)
 
 
+def operator() -> SystemActor:
+    """Return who runs the command, for the audit log: `cli:<login>`."""
+    try:
+        return SystemActor(f"cli:{getpass.getuser()}")
+    except (KeyError, OSError):  # no login name in a bare container
+        return SystemActor("cli")
+
+
 def run_migrate(args: argparse.Namespace) -> int:
     revision = migrate()
     print(f"{display_url(database_url())}: schema at revision {revision} (newest)")
@@ -114,7 +124,13 @@ def run_export(args: argparse.Namespace) -> int:
     if args.fhir:
         return _export_fhir(db, args.patient, admitted_at, args.output)
     try:
-        course = export_course(db, args.patient, admitted_at)
+        course = export_course(
+            db,
+            args.patient,
+            admitted_at,
+            actor=operator(),
+            destination=args.output or "stdout",
+        )
     except NotFound as error:
         print(error, file=sys.stderr)
         return 2
@@ -135,7 +151,7 @@ def _export_fhir(
     from il2_tox.services.fhir_io import export_bundle
 
     try:
-        bundle = export_bundle(db, patient, admitted_at)
+        bundle = export_bundle(db, patient, admitted_at, actor=operator().name)
     except NotFound as error:
         print(error, file=sys.stderr)
         return 2

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from il2_tox import course as c
 from il2_tox.course import Course, CourseError, format_time
 from il2_tox.services.fhir_io import read_course_file
+from il2_tox.services.users import PERSON_ROLES, SignedIn, SystemActor, acting_user
 from il2_tox.store import models as m
 from il2_tox.store.engine import Database
 from il2_tox.store.records import (
@@ -43,6 +44,8 @@ from il2_tox.store.records import (
 )
 
 ImportStatus = Literal["loaded", "already_loaded", "refused"]
+# The audit actor of an export whose caller names no one (prefer naming the operator).
+EXPORTER = SystemActor("export")
 
 
 class NotFound(LookupError):
@@ -363,14 +366,74 @@ def _fingerprint(course: Course) -> str:
 # Export and reading
 
 
-def export_course(db: Database, patient_id: str, admitted_at: datetime | None = None) -> Course:
+def export_course(
+    db: Database,
+    patient_id: str,
+    admitted_at: datetime | None = None,
+    *,
+    actor: SignedIn | SystemActor = EXPORTER,
+    destination: str | None = None,
+) -> Course:
     """Return the stored course of a patient: the latest admission, or the one admitted then.
 
     Only current records (not corrected, not entered in error), values and units as entered.
-    Raise NotFound for an unknown MRN or admission time.
+    Raise NotFound for an unknown MRN or admission time (nothing written). The course is read
+    and its `export` audit entry (who: `actor`, the command line's operator or a signed-in
+    person; what; `destination` if given) written in one transaction: an export that is not
+    recorded does not happen. A signed-in actor must be an active nurse, physician or admin.
     """
-    with db.read_session() as session:
-        return _course_of(session, _find_admission(session, patient_id, admitted_at))
+    with db.write_session() as session:
+        who = _exporter(session, actor, "export a course")
+        admission = _find_admission(session, patient_id, admitted_at)
+        course = _course_of(session, admission)
+        record_event(
+            session,
+            actor=who,
+            action="export",
+            entity="admission",
+            entity_id=admission.id,
+            after={
+                "patient": course.patient.id,
+                "admitted_at": format_time(course.admission.admitted_at),
+                "observations": len(course.observations),
+                "doses": len(course.doses),
+                "format": "il2-tox-course/1",
+                "destination": destination,
+            },
+        )
+        return course
+
+
+def cohort_export_ids(
+    db: Database,
+    *,
+    actor: SignedIn | SystemActor,
+    what: str = "cohort assessment",
+    destination: str | None = None,
+) -> list[int]:
+    """Return `admission_ids(db)` for a whole-database export, and audit that export.
+
+    The ids are read and the `export` entry (entity `cohort`, the number of admissions, `what`,
+    `destination`) written in one transaction, before any row leaves: the export is on record
+    even if it is stopped half-way.
+    """
+    with db.write_session() as session:
+        who = _exporter(session, actor, "export the cohort")
+        ids = list(session.scalars(_admissions_in_order()))
+        record_event(
+            session,
+            actor=who,
+            action="export",
+            entity="cohort",
+            after={"admissions": len(ids), "format": what, "destination": destination},
+        )
+        return ids
+
+
+def _exporter(session: Session, actor: SignedIn | SystemActor, action: str) -> str:
+    if isinstance(actor, SystemActor):
+        return actor.name
+    return acting_user(session, actor, PERSON_ROLES, action).username
 
 
 def load_course_from_db(db: Database, admission_id: int) -> Course:

@@ -12,9 +12,10 @@ Passwords are never stored, logged or put in a message: only their argon2id hash
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from il2_tox.services.common_passwords import COMMON_PASSWORDS
 from il2_tox.services.errors import PermissionDenied, Refused
 from il2_tox.store import models as m
 from il2_tox.store.engine import Database
@@ -36,6 +38,11 @@ MAX_DISPLAY_NAME = 200
 # The audit actor of a failed sign-in under a name that is not an account. The typed name is
 # not recorded: people type their password into the username box often enough.
 UNKNOWN_ACTOR = "(unknown user)"
+# Lockout: this many failed sign-ins in a row lock the account for LOCKOUT_PERIOD (an admin can
+# unlock it sooner). A success resets the count; so does the end of a lock.
+LOCKOUT_ATTEMPTS = 5
+LOCKOUT_PERIOD = timedelta(minutes=15)
+MAX_SSO_SUBJECT = 255
 
 # argon2id with the library's default (RFC 9106 low-memory) cost. Tests swap in a cheaper
 # hasher; a hash records its own parameters, so any hash verifies whatever the current cost.
@@ -70,6 +77,13 @@ class UserSummary:
     role: str
     active: bool
     created_at: datetime
+    failed_attempts: int = 0
+    locked_until: datetime | None = None
+    sso_subject: str | None = None
+
+    def locked(self, now: datetime) -> bool:
+        """Return whether the account is locked at `now` (a lock ends at `locked_until`)."""
+        return self.locked_until is not None and now < self.locked_until
 
 
 def _summary(user: m.User) -> UserSummary:
@@ -80,6 +94,9 @@ def _summary(user: m.User) -> UserSummary:
         role=user.role,
         active=user.active,
         created_at=user.created_at,
+        failed_attempts=user.failed_attempts or 0,
+        locked_until=user.locked_until,
+        sso_subject=user.sso_subject,
     )
 
 
@@ -89,13 +106,22 @@ def normalize_username(username: str) -> str:
 
 
 def password_problem(password: str, username: str) -> str | None:
-    """Return why a password is too weak for this username, or None when it is acceptable."""
+    """Return why a password is too weak for this username, or None when it is acceptable.
+
+    Refused: under 8 or over 1024 characters, the username (any case, blanks around it), one
+    of the common passwords (`common_passwords.py`, any case), or one character repeated.
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"must be at least {MIN_PASSWORD_LENGTH} characters"
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"must be at most {MAX_PASSWORD_LENGTH} characters"
-    if password.strip().lower() == normalize_username(username):
+    folded = password.strip().lower()
+    if folded == normalize_username(username):
         return "must not be the username"
+    if folded in COMMON_PASSWORDS:
+        return "is one of the most common passwords: choose another"
+    if len(set(password)) == 1:
+        return "must not be one character repeated"
     return None
 
 
@@ -167,19 +193,31 @@ def _audit_name(session: Session, actor: SignedIn | SystemActor, action: str) ->
     return acting_user(session, actor, ("admin",), action).username
 
 
-def authenticate(db: Database, username: str, password: str) -> SignedIn | None:
-    """Return the signed-in user, or None; either way write one audit entry.
+def authenticate(
+    db: Database, username: str, password: str, *, now: datetime | None = None
+) -> SignedIn | None:
+    """Return the signed-in user, or None; either way write the audit entries, in one transaction.
 
-    None for an unknown name, a wrong password, an inactive account or a `system` user, all
-    alike to the caller (say "unknown username or wrong password", never which). A password is
-    checked against a dummy hash when there is no usable account, so a failure takes about as
-    long either way. A hash made with an older cost is replaced on success.
+    None for an unknown name, a wrong password, an inactive or locked account or a `system`
+    user, all alike to the caller (say "unknown username or wrong password", never which). A
+    password is checked against a dummy hash when there is no usable account, so a failure takes
+    about as long either way. A hash made with an older cost is replaced on success.
+
+    Lockout: the 5th wrong password in a row locks the account for 15 minutes from that
+    attempt (`lock` in the audit log); while locked even the right password is refused, and
+    failures do not extend the lock. At `locked_until` the lock ends and the count starts again.
+    A success resets the count. `now` (default: the clock) is the time of the attempt.
     """
     name = normalize_username(username)
+    at = now or m.utcnow()
     with db.write_session() as session:
         user = None
         if USERNAME_PATTERN.fullmatch(name):
-            user = session.scalars(select(m.User).where(m.User.username == name)).one_or_none()
+            # FOR UPDATE on PostgreSQL: two attempts at once count as two. SQLite's BEGIN
+            # IMMEDIATE already serializes writers.
+            user = session.scalars(
+                select(m.User).where(m.User.username == name).with_for_update()
+            ).one_or_none()
         usable = (
             user is not None
             and user.active
@@ -188,23 +226,67 @@ def authenticate(db: Database, username: str, password: str) -> SignedIn | None:
         )
         stored = user.password_hash if usable and user is not None else None
         matches = _verify(stored if stored is not None else _dummy_hash(), password)
-        if user is None or stored is None or not matches:
-            record_event(
-                session,
-                actor=user.username if user is not None else UNKNOWN_ACTOR,
-                action="sign_in_failed",
-                entity="user",
-                entity_id=user.id if user is not None else None,
-                reason=_failure_reason(user, matches),
-            )
+        if user is not None and user.locked_until is not None and at >= user.locked_until:
+            user.failed_attempts, user.locked_until = 0, None  # the lock has run its time
+        locked = user is not None and user.locked_until is not None
+        if user is None or stored is None or not matches or locked:
+            _record_failure(session, user, matches, locked, at)
             return None
         if HASHER.check_needs_rehash(stored):
             user.password_hash = HASHER.hash(password)
+        if user.failed_attempts:
+            user.failed_attempts = 0
         record_event(
             session, actor=user.username, action="sign_in", entity="user", entity_id=user.id
         )
-        return SignedIn(
-            user_id=user.id, username=user.username, display_name=user.display_name, role=user.role
+        return _signed_in(user)
+
+
+def _signed_in(user: m.User) -> SignedIn:
+    return SignedIn(
+        user_id=user.id, username=user.username, display_name=user.display_name, role=user.role
+    )
+
+
+def _record_failure(
+    session: Session, user: m.User | None, matches: bool, locked: bool, at: datetime
+) -> None:
+    """Audit one failed sign-in; count a wrong password against the account, and lock it at 5."""
+    if user is None:
+        record_event(
+            session,
+            actor=UNKNOWN_ACTOR,
+            action="sign_in_failed",
+            entity="user",
+            reason="unknown username",
+        )
+        return
+    reason = _failure_reason(user, matches)
+    counted = not locked and reason == "wrong password"
+    if locked:
+        assert user.locked_until is not None
+        reason = f"account locked until {user.locked_until.isoformat()}"
+    elif counted:
+        user.failed_attempts = (user.failed_attempts or 0) + 1
+    record_event(
+        session,
+        actor=user.username,
+        action="sign_in_failed",
+        entity="user",
+        entity_id=user.id,
+        after={"failed_attempts": user.failed_attempts} if counted else None,
+        reason=reason,
+    )
+    if counted and user.failed_attempts >= LOCKOUT_ATTEMPTS:
+        user.locked_until = at + LOCKOUT_PERIOD
+        record_event(
+            session,
+            actor=user.username,
+            action="lock",
+            entity="user",
+            entity_id=user.id,
+            after={"locked_until": user.locked_until.isoformat()},
+            reason=f"{user.failed_attempts} failed sign-ins in a row",
         )
 
 
@@ -236,11 +318,16 @@ def _dummy_hash() -> str:
     return _dummy_hashes[cost]
 
 
-def record_sign_out(db: Database, user: SignedIn) -> None:
-    """Write the audit entry of a sign-out."""
+def record_sign_out(db: Database, user: SignedIn, reason: str | None = None) -> None:
+    """Write the audit entry of a sign-out (`reason`: e.g. the idle timeout; None: by the user)."""
     with db.write_session() as session:
         record_event(
-            session, actor=user.username, action="sign_out", entity="user", entity_id=user.user_id
+            session,
+            actor=user.username,
+            action="sign_out",
+            entity="user",
+            entity_id=user.user_id,
+            reason=reason,
         )
 
 
@@ -269,3 +356,269 @@ def acting_user(
         allowed = " or ".join(f"{role}s" for role in roles)
         raise PermissionDenied(f"{user.username} ({user.role}) may not {action}: {allowed} only.")
     return user
+
+
+# ---------------------------------------------------------------------------------------------
+# Account administration: admins (or the command line) create, disable, enable, reset, unlock
+# and map single sign-on identities. Accounts are never deleted (the database refuses it).
+
+
+def _account(session: Session, username: str) -> m.User:
+    """Return the person's account to change (locked for this transaction); raise Refused."""
+    name = normalize_username(username)
+    user = session.scalars(
+        select(m.User).where(m.User.username == name).with_for_update()
+    ).one_or_none()
+    if user is None or not name:
+        raise Refused({"username": f"no account {name!r}"})
+    if user.role not in PERSON_ROLES:
+        raise Refused({"username": f"{name!r} is a system account: it has no sign-in to change"})
+    return user
+
+
+def _state(user: m.User) -> dict[str, Any]:
+    return {
+        "active": user.active,
+        "failed_attempts": user.failed_attempts or 0,
+        "locked_until": user.locked_until.isoformat() if user.locked_until else None,
+        "sso_subject": user.sso_subject,
+    }
+
+
+def _checked_reason(reason: str | None) -> str | None:
+    text = (reason or "").strip()
+    if len(text) > 1000 or "\x00" in text:
+        raise Refused({"reason": "must be at most 1000 characters of plain text"})
+    return text or None
+
+
+def set_active(
+    db: Database,
+    username: str,
+    active: bool,
+    *,
+    actor: SignedIn | SystemActor,
+    reason: str | None = None,
+) -> UserSummary:
+    """Disable (`active=False`) or enable an account; return it. Audited as disable / enable.
+
+    A disabled account cannot sign in and cannot act (every use case checks it). Admins only;
+    an admin cannot disable their own account (so the last admin cannot shut everyone out by a
+    slip). Doing what is already done changes nothing and writes nothing.
+    """
+    why = _checked_reason(reason)
+    action = "enable" if active else "disable"
+    with db.write_session() as session:
+        audit_actor = _audit_name(session, actor, f"{action} accounts")
+        user = _account(session, username)
+        if not active and isinstance(actor, SignedIn) and user.id == actor.user_id:
+            raise Refused({"username": "you cannot disable your own account"})
+        if user.active == active:
+            return _summary(user)
+        before = _state(user)
+        user.active = active
+        if active:  # a fresh start: no lock carried over from before it was disabled
+            user.failed_attempts, user.locked_until = 0, None
+        session.flush()
+        record_event(
+            session,
+            actor=audit_actor,
+            action=action,
+            entity="user",
+            entity_id=user.id,
+            before=before,
+            after=_state(user),
+            reason=why,
+        )
+        return _summary(user)
+
+
+def unlock_user(
+    db: Database, username: str, *, actor: SignedIn | SystemActor, reason: str | None = None
+) -> UserSummary:
+    """End an account's lockout now and reset its failed sign-ins; return it. Admins only.
+
+    An account that is not locked and has no failures is left as it is (nothing written).
+    """
+    why = _checked_reason(reason)
+    with db.write_session() as session:
+        audit_actor = _audit_name(session, actor, "unlock accounts")
+        user = _account(session, username)
+        if user.locked_until is None and not user.failed_attempts:
+            return _summary(user)
+        before = _state(user)
+        user.failed_attempts, user.locked_until = 0, None
+        session.flush()
+        record_event(
+            session,
+            actor=audit_actor,
+            action="unlock",
+            entity="user",
+            entity_id=user.id,
+            before=before,
+            after=_state(user),
+            reason=why,
+        )
+        return _summary(user)
+
+
+def reset_password(
+    db: Database,
+    username: str,
+    new_password: str,
+    *,
+    actor: SignedIn | SystemActor,
+    reason: str | None = None,
+) -> UserSummary:
+    """Give an account a new password (and end any lockout); return it. Admins only.
+
+    The password follows the same rules as a new account's (Refused naming `password`). The
+    audit entry says that the password was reset, never the password or its hash.
+    """
+    why = _checked_reason(reason)
+    name = normalize_username(username)
+    problem = password_problem(new_password, name)
+    if problem is not None:
+        raise Refused({"password": problem})
+    password_hash = HASHER.hash(new_password)  # slow on purpose: outside the transaction
+    with db.write_session() as session:
+        audit_actor = _audit_name(session, actor, "reset passwords")
+        user = _account(session, name)
+        before = _state(user)
+        user.password_hash = password_hash
+        user.failed_attempts, user.locked_until = 0, None
+        session.flush()
+        record_event(
+            session,
+            actor=audit_actor,
+            action="reset_password",
+            entity="user",
+            entity_id=user.id,
+            before=before,
+            after=_state(user) | {"password": "reset"},
+            reason=why,
+        )
+        return _summary(user)
+
+
+# ---------------------------------------------------------------------------------------------
+# Single sign-on (OIDC through Streamlit's st.login): an identity signs in as the account whose
+# `sso_subject` is its `sub` or its (verified) e-mail address. No account: no entry.
+
+
+def normalize_sso_subject(subject: str) -> str:
+    """Return an SSO identity as stored: trimmed; an e-mail address in lower case."""
+    text = subject.strip()
+    return text.lower() if "@" in text else text
+
+
+def sso_identities(claims: Mapping[str, Any]) -> list[str]:
+    """Return the identities an OIDC user's claims can be mapped by: `sub`, then `email`.
+
+    The e-mail address counts only when the provider does not say it is unverified
+    (`email_verified` false): otherwise anyone could claim a colleague's address.
+    """
+    found: list[str] = []
+    sub = claims.get("sub")
+    if isinstance(sub, str) and sub.strip():
+        found.append(normalize_sso_subject(sub))
+    email = claims.get("email")
+    if isinstance(email, str) and email.strip() and claims.get("email_verified") is not False:
+        address = normalize_sso_subject(email)
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def set_sso_subject(
+    db: Database, username: str, subject: str | None, *, actor: SignedIn | SystemActor
+) -> UserSummary:
+    """Map an SSO identity (OIDC `sub` or e-mail) to an account, or clear it (None or blank).
+
+    Admins only. Refused: an identity longer than 255 characters, or already mapped to another
+    account (`sso_subject`).
+    """
+    mapped = normalize_sso_subject(subject or "") or None
+    if mapped is not None and (len(mapped) > MAX_SSO_SUBJECT or "\x00" in mapped):
+        raise Refused({"sso_subject": f"must be at most {MAX_SSO_SUBJECT} characters"})
+    try:
+        with db.write_session() as session:
+            audit_actor = _audit_name(session, actor, "map sign-on identities")
+            user = _account(session, username)
+            if user.sso_subject == mapped:
+                return _summary(user)
+            if mapped is not None:
+                other = session.scalars(
+                    select(m.User.username).where(m.User.sso_subject == mapped)
+                ).first()
+                if other is not None:
+                    raise Refused({"sso_subject": f"is already mapped to {other!r}"})
+            before = _state(user)
+            user.sso_subject = mapped
+            session.flush()
+            record_event(
+                session,
+                actor=audit_actor,
+                action="map_sso",
+                entity="user",
+                entity_id=user.id,
+                before=before,
+                after=_state(user),
+            )
+            return _summary(user)
+    except IntegrityError:
+        raise Refused({"sso_subject": "was mapped to another account at the same moment"}) from None
+
+
+def sso_sign_in(
+    db: Database, claims: Mapping[str, Any], *, now: datetime | None = None
+) -> SignedIn | None:
+    """Return the account an OIDC identity maps to, signed in, or None; audited either way.
+
+    None when no account maps to the identity, or the account is inactive, locked or a system
+    account. The identity provider checked the person; this only decides which account, if any,
+    they are here (its role is the role of that account).
+    """
+    at = now or m.utcnow()
+    identities = sso_identities(claims)
+    with db.write_session() as session:
+        user = None
+        for identity in identities:
+            user = session.scalars(
+                select(m.User).where(m.User.sso_subject == identity)
+            ).one_or_none()
+            if user is not None:
+                break
+        if user is None:
+            record_event(
+                session,
+                actor=UNKNOWN_ACTOR,
+                action="sign_in_failed",
+                entity="user",
+                after={"sso_identities": identities},
+                reason="single sign-on: no account for this identity",
+            )
+            return None
+        locked = user.locked_until is not None and at < user.locked_until
+        if not user.active or user.role not in PERSON_ROLES or locked:
+            reason = "account inactive" if not user.active else "account locked"
+            if user.role not in PERSON_ROLES:
+                reason = "system account: cannot sign in"
+            record_event(
+                session,
+                actor=user.username,
+                action="sign_in_failed",
+                entity="user",
+                entity_id=user.id,
+                reason=f"single sign-on: {reason}",
+            )
+            return None
+        record_event(
+            session,
+            actor=user.username,
+            action="sign_in",
+            entity="user",
+            entity_id=user.id,
+            reason="single sign-on",
+        )
+        return _signed_in(user)

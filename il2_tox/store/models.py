@@ -1,7 +1,8 @@
 """The tables, as SQLAlchemy 2 typed ORM classes. The schema itself is made by the migrations.
 
 Corrections never overwrite. `observations`, `doses` and `audit_log` are append-only, and the
-database refuses UPDATE and DELETE on them (triggers in migration 0001). A correction is a new
+database refuses UPDATE and DELETE on them (triggers in migration 0001); accounts (`users`) are
+never deleted, only disabled (a trigger in migration 0002 refuses DELETE). A correction is a new
 row that names the row it corrects in `supersedes_id`, with `status` (`record_status` for
 doses) `amended` (new values) or `entered_in_error` (the values of the row it withdraws, marked
 as an error), who made it and why. The current version of a record is the row no other row
@@ -126,6 +127,25 @@ class User(Versioned, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Failed sign-ins in a row; at the limit the account is locked until `locked_until`.
+    failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    # The single sign-on identity (OIDC `sub`, or an e-mail address) that signs in as this user.
+    sso_subject: Mapped[str | None] = mapped_column(String(255), index=True, unique=True)
+
+
+class FormDraft(Base):
+    """What one user's open forms held when an idle timeout signed them out (one per user).
+
+    Given back to that user, and only to them, when they sign in again; then deleted.
+    """
+
+    __tablename__ = "form_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    contents: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
 
 
 class Patient(Versioned, Base):
@@ -302,8 +322,8 @@ class AuditEvent(Base):
     __table_args__ = (Index(None, "entity", "entity_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(32))
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str | None] = mapped_column(String(64))

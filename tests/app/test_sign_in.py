@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from dashboard.auth import SESSION_KEY
+from dashboard.auth import LOCKOUT_HINT, SESSION_KEY
 from il2_tox.services.users import SignedIn
 from il2_tox.store import Database
 from il2_tox.store.models import AuditEvent
@@ -119,3 +119,16 @@ def test_a_page_lets_in_the_role_it_is_for(ward_db: Database) -> None:
     app.session_state[SESSION_KEY] = physician
     app.run()
     assert [title.value for title in app.title] == ["Physicians only"]
+
+
+def test_a_locked_account_gets_the_same_message_as_a_wrong_password(ward_db: Database) -> None:
+    """The page never says whether an account exists or is locked; it always says accounts lock."""
+    for _ in range(5):
+        sign_in(start(), "nurse", "not-the-password")
+    locked = sign_in(start(), "nurse", PASSWORD)
+    unknown = sign_in(start(), "no-such-user", PASSWORD)
+    for attempt in (locked, unknown):
+        assert [e.value for e in attempt.error] == ["Unknown username or wrong password."]
+        assert [c.value for c in attempt.caption][-1] == LOCKOUT_HINT
+        assert SESSION_KEY not in attempt.session_state
+    assert ("nurse", "lock") in actions(ward_db)

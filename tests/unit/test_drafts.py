@@ -1,0 +1,92 @@
+"""Form values kept across an idle sign-out come back exactly, whatever they are (Hypothesis);
+anything a form cannot hold is left out and named, never guessed."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dashboard.auth import draft_values
+from il2_tox.services.drafts import decode_draft, decode_value, encode_draft, encode_value
+
+aware_times = st.datetimes(
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))])
+)
+form_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.dates()
+    | st.times()
+    | aware_times,
+    lambda inner: st.lists(inner, max_size=4),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=40), form_values, max_size=12))
+def test_every_form_value_comes_back_exactly_through_json(values: dict[str, object]) -> None:
+    contents, skipped = encode_draft(values)
+    assert skipped == []
+    stored = json.loads(json.dumps(contents))  # as the database gives it back
+    restored = decode_draft(stored)
+    assert restored == values
+    for key, value in values.items():
+        assert type(restored[key]) is type(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), datetime(2026, 11, 27, 3, 0), {"a": 1}, object(), b"bytes"],
+    ids=["nan", "inf", "naive datetime", "dict", "object", "bytes"],
+)
+def test_a_value_a_form_cannot_hold_is_left_out_and_named(value: object) -> None:
+    assert encode_draft({"entry.x": value, "entry.y": 1}) == (
+        {"entry.y": {"t": "int", "v": 1}},
+        ["entry.x"],
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"t": "int", "v": "1"}, {"t": "bool", "v": 1}, {"t": "eval", "v": "x"}, [1], {"t": "int"}],
+)
+def test_anything_not_made_by_the_encoder_is_refused(data: object) -> None:
+    with pytest.raises(ValueError):
+        decode_value(data)
+
+
+def test_a_float_given_back_as_a_whole_number_is_a_float_again() -> None:
+    assert decode_value({"t": "float", "v": 2}) == 2.0
+    assert isinstance(decode_value({"t": "float", "v": 2}), float)
+
+
+def test_only_form_values_are_kept_and_never_the_wristband_check() -> None:
+    state = {
+        "signed_in": "the user",
+        "auth.last_active": datetime.now(UTC),
+        "entry.obs.3.0.8480-6": 84.0,
+        "entry.confirm.3": True,
+        "entry.import.3": True,
+        "entry.result.obs.3": "saved",
+        "admit.0.patient.id": "MRN-1",
+        "admit.admitted": (1, "MRN-1", "name"),
+        "ack.3.cls.syndrome.0.reason": "reviewed",
+        "ward_table": {},
+    }
+    assert draft_values(state) == {
+        "entry.obs.3.0.8480-6": 84.0,
+        "admit.0.patient.id": "MRN-1",
+        "ack.3.cls.syndrome.0.reason": "reviewed",
+    }
+
+
+def test_dates_and_times_keep_their_kind() -> None:
+    assert encode_value(date(2026, 11, 27)) == {"t": "date", "v": "2026-11-27"}
+    assert encode_value(time(2, 55)) == {"t": "time", "v": "02:55:00"}
