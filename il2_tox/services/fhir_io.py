@@ -64,9 +64,13 @@ def export_bundle(
     `actor`. Raise NotFound for an unknown patient or admission.
     """
     from il2_tox.fhir import course_to_bundle, validate_bundle
-    from il2_tox.services.course_io import _find_admission, export_course
+    from il2_tox.services.course_io import _course_of, _find_admission
 
-    course = export_course(db, patient_id, admitted_at)
+    # Read, build and validate outside any write transaction (validation takes a while and
+    # must not hold SQLite's write lock); the bundle is returned only once its one audit
+    # entry is committed.
+    with db.read_session() as session:
+        course = _course_of(session, _find_admission(session, patient_id, admitted_at))
     flags = assess(course, rules).flags
     bundle = course_to_bundle(course, flags)
     validate_bundle(bundle)
