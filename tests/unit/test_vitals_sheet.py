@@ -136,3 +136,18 @@ def test_csv_times_are_in_the_ward_zone_with_their_offset() -> None:
     sheet = vitals_sheet(course, assess(course), cycle=1)
     rows = list(csv.reader(io.StringIO(vitals_csv(sheet, ZoneInfo("America/New_York")))))
     assert rows[1][0] == "2026-11-20T02:00:00-05:00"
+
+
+def test_no_csv_cell_starts_as_a_spreadsheet_formula() -> None:
+    """A reason typed as a formula is kept as typed, after fixed words: never run by a
+    spreadsheet (no cell starts with = + - @)."""
+    course = (
+        CourseBuilder()
+        .obs(HR, 80, "/min", at=1)
+        .dose(1, 1, at=2, status="held", reason='=HYPERLINK("http://x","y")')
+        .build()
+    )
+    text = vitals_csv(vitals_sheet(course, assess(course), cycle=1), UTC)
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert 'dose 1 HELD: =HYPERLINK("http://x","y")' in cells
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@")]
