@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from il2_tox import units
+
+if TYPE_CHECKING:
+    import jsonschema  # imported when a document is checked: export and reading need none of it
 
 FORMAT = "il2-tox-course/1"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "data" / "schema" / "course-v1.schema.json"
@@ -192,6 +193,8 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    import jsonschema
+
     cls = jsonschema.validators.validator_for(schema())
     validator: jsonschema.protocols.Validator = cls(schema())
     return validator
@@ -273,13 +276,21 @@ def load_course(path: str | Path) -> Course:
 def parse_course_text(text: str) -> Course:
     """Parse course JSON text; raise CourseError for bad JSON or a bad course."""
     with gc_paused():
-        try:
-            data = json.loads(text, parse_constant=_reject_constant)
-        except json.JSONDecodeError as exc:
-            raise CourseError(
-                "(document)", f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-            ) from None
-        return parse_course(data)
+        return parse_course(decode_json(text))
+
+
+def decode_json(text: str) -> object:
+    """Return the decoded JSON document (numbers exactly as Python parses them).
+
+    Raise CourseError for text that is not JSON, or that holds NaN or Infinity (JSON has no
+    such numbers; Python's decoder would accept them).
+    """
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise CourseError(
+            "(document)", f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
 
 
 @contextmanager
@@ -326,6 +337,8 @@ def parse_course(data: object) -> Course:
 def _shallow_validator() -> jsonschema.protocols.Validator:
     """Return a validator for the schema with the observation and dose items left to
     `_observation_ok` and `_dose_ok`."""
+    import jsonschema
+
     shallow = copy.deepcopy(schema())
     shallow["properties"]["observations"] = {"type": "array"}
     del shallow["properties"]["doses"]["items"]

@@ -16,14 +16,13 @@ mapped resources it does not keep (e.g. Observation.performer), counted by eleme
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from il2_tox import units
-from il2_tox.course import Course, CourseError, parse_course
+from il2_tox.course import Course, CourseError, decode_json, gc_paused, parse_course
 from il2_tox.fhir import codes as fc
 from il2_tox.fhir.validate import label, validate_bundle
 
@@ -139,19 +138,11 @@ def bundle_to_course(bundle: dict[str, Any]) -> FhirImport:
 
 def parse_bundle_text(text: str) -> FhirImport:
     """Parse bundle JSON text (exact numbers) and return the course; raise CourseError."""
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise CourseError(
-            "(document)", f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    if not isinstance(data, dict):
-        raise CourseError("(document)", "a FHIR bundle must be one JSON object")
-    return bundle_to_course(data)
-
-
-def _reject_constant(name: str) -> float:
-    raise CourseError("(document)", f"{name} is not a number JSON allows")
+    with gc_paused():
+        data = decode_json(text)
+        if not isinstance(data, dict):
+            raise CourseError("(document)", "a FHIR bundle must be one JSON object")
+        return bundle_to_course(data)
 
 
 # Where each course field comes from, to word parse_course's errors in FHIR terms.

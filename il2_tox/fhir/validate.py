@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from il2_tox.course import CourseError
+from il2_tox.course import CourseError, gc_paused
 
 
 def label(entry: Any, index: int) -> str:
@@ -80,9 +80,10 @@ def validate_bundle(bundle: dict[str, Any]) -> None:
         {k: v for k, v in entry.items() if k != "resource"} if isinstance(entry, dict) else entry
         for entry in entries
     ]
-    validate_resource(shell, "Bundle")
-    for i, entry in enumerate(entries):
-        resource = entry.get("resource")
-        if not isinstance(resource, dict):
-            raise CourseError(f"Bundle.entry[{i}].resource", "is missing")
-        validate_resource(resource, label(entry, i))
+    with gc_paused():  # thousands of model objects, no cycles among them
+        validate_resource(shell, "Bundle")
+        for i, entry in enumerate(entries):
+            resource = entry.get("resource")
+            if not isinstance(resource, dict):
+                raise CourseError(f"Bundle.entry[{i}].resource", "is missing")
+            validate_resource(resource, label(entry, i))

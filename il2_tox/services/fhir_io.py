@@ -8,16 +8,23 @@ export in the audit log.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-from il2_tox.assess import assess
-from il2_tox.course import Course, CourseError, format_time, parse_course_text
-from il2_tox.rules.config import Rules
+from il2_tox.course import (
+    Course,
+    CourseError,
+    decode_json,
+    format_time,
+    gc_paused,
+    parse_course,
+)
 from il2_tox.store.engine import Database
 from il2_tox.store.records import record_event
+
+if TYPE_CHECKING:
+    from il2_tox.rules.config import Rules
 
 FHIR_FORMAT = "FHIR R4 Bundle"
 
@@ -34,19 +41,18 @@ def read_course_file(path: str | Path) -> tuple[Course, tuple[str, ...]]:
         raise CourseError("file", f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CourseError("file", f"{path} cannot be read ({exc.__class__.__name__})") from None
-    if '"resourceType"' in text and _is_fhir(text):
-        from il2_tox.fhir import parse_bundle_text
+    with gc_paused():
+        data = decode_json(text)  # once: a 2 MB bundle is not decoded twice
+        if _is_fhir(data):
+            from il2_tox.fhir import bundle_to_course
 
-        imported = parse_bundle_text(text)
-        return imported.course, imported.not_imported
-    return parse_course_text(text), ()
+            imported = bundle_to_course(data)
+            return imported.course, imported.not_imported
+        return parse_course(data), ()
 
 
-def _is_fhir(text: str) -> bool:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return False
+def _is_fhir(data: object) -> TypeGuard[dict[str, Any]]:
+    """Return True when a decoded document is read as FHIR: an object with `resourceType`."""
     return isinstance(data, dict) and "resourceType" in data
 
 
@@ -63,6 +69,7 @@ def export_bundle(
     before it is returned. The export is recorded in the audit log (action `export`), by
     `actor`. Raise NotFound for an unknown patient or admission.
     """
+    from il2_tox.assess import assess  # here, so that importing a file does not load the rules
     from il2_tox.fhir import course_to_bundle, validate_bundle
     from il2_tox.services.course_io import _course_of, _find_admission
 
