@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from il2_tox import units
 from il2_tox.course import CourseError
 from il2_tox.fhir import bundle_to_course, course_to_bundle, validate_bundle
 from il2_tox.fhir import codes as fc
+from il2_tox.services.fhir_io import read_course_file
 from tests.builders import CourseBuilder
 
 
@@ -500,3 +502,45 @@ def test_a_resource_fhir_does_not_define_is_refused() -> None:
         refusal(bundle)
         == "Vitals entry[3] (urn:uuid:x).resourceType: 'Vitals' is not a FHIR R4 resource"
     )
+
+
+def test_a_fault_in_the_last_resource_of_a_large_bundle_is_found_and_named() -> None:
+    builder = CourseBuilder()
+    for i in range(200):
+        builder.obs("8480-6", 120, "mm[Hg]", at=1 + i / 4)
+    bundle = bundle_of(builder)
+    last = measurements(bundle)[-1]
+    last["effectiveDateTime"] = "2026-11-22T08:00:00"  # no offset: not a FHIR dateTime
+    message = refusal(bundle)
+    assert message.startswith(f"Observation/{last['id']} (urn:uuid:{last['id']}).effectiveDate")
+    assert "is not valid FHIR" in message
+
+
+def test_a_bundle_file_is_decoded_once_and_read_as_fhir(tmp_path: Path) -> None:
+    bundle = bundle_of(one_obs("8480-6", 120, "mm[Hg]"))
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    course, not_imported = read_course_file(path)
+    expected = bundle_to_course(bundle)
+    assert (course, not_imported) == (expected.course, expected.not_imported)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"resourceType": "Bundle", ', "(document): not valid JSON at line 1 column 28"),
+        (
+            '{"resourceType": "Bundle", "type": "collection", "total": NaN}',
+            "(document): NaN is not a number JSON allows",
+        ),
+        ('[{"resourceType": "Bundle"}]', "(document): a course file must hold one JSON object"),
+    ],
+)
+def test_a_file_naming_a_resource_type_that_is_not_a_bundle_object_is_refused_as_json(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "bundle.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CourseError) as caught:
+        read_course_file(path)
+    assert str(caught.value).startswith(message)
