@@ -9,33 +9,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import auth, charts, context, sheets
+from dashboard import auth, charts, context, sheets, snapshots
 from dashboard.corrections_form import corrections_section
-from il2_tox.assess import Assessment, assess
+from il2_tox.assess import Assessment
 from il2_tox.course import Course
 from il2_tox.rules.base import SEVERITIES, Flag
-from il2_tox.services.bedside import Acknowledgement, active_acknowledgements
+from il2_tox.services.bedside import Acknowledgement
 from il2_tox.services.chart import (
     LATE_ENTRY_AFTER,
     EntryTiming,
-    change_marker,
-    entry_timings,
 )
 from il2_tox.services.course_io import (
     AdmissionSummary,
-    NotFound,
-    list_admissions,
-    load_course_from_db,
 )
-from il2_tox.services.ward import summarize
-from il2_tox.store import Database
+from il2_tox.services.ward import WardRow
 
 REFRESH = "2s"
 CACHE_KEY = "patient_chart_drawn"
@@ -64,8 +56,7 @@ def _label(item: AdmissionSummary) -> str:
 # Pieces of the chart area
 
 
-def _header(course: Course, assessment: Assessment) -> None:
-    row = summarize(course, assessment, context.now())
+def _header(row: WardRow) -> None:
     st.subheader(_plain(f"{row.name} · bed {row.bed or '–'} · {row.patient_id}"), anchor=False)
     cycle, news2, weight, critical, warnings = st.columns(5)
     cycle.metric("Cycle · dose", f"C{row.cycle} · {row.next_dose_number or '–'}/14")
@@ -240,62 +231,6 @@ def _flags_table(
     )
 
 
-@dataclass(frozen=True)
-class _Drawn:
-    """Everything the chart area shows for one state of the record (cached per session)."""
-
-    key: tuple[object, ...]
-    course: Course
-    assessment: Assessment
-    late: list[EntryTiming]
-    acknowledged: dict[tuple[str, datetime], Acknowledgement]
-    chart: go.Figure
-    timeline: go.Figure
-
-
-def _draw(db: Database, admission_id: int, groups: tuple[str, ...]) -> _Drawn | None:
-    """Return the chart area's content, rebuilt only when the record or the minute changed.
-
-    The fragment polls every few seconds so a new entry shows within seconds; the marker query
-    is tiny, and reading, assessing and drawing happen only when something was written (or a
-    minute passed: snoozes lapse and "overdue" moves with the clock).
-    """
-    rules = context.rules()
-    now = context.now()
-    key = (admission_id, groups, change_marker(db, admission_id), id(rules), now.replace(second=0))
-    cached = st.session_state.get(CACHE_KEY)
-    if isinstance(cached, _Drawn) and cached.key == key:
-        return cached
-    try:
-        course = load_course_from_db(db, admission_id)
-    except NotFound:
-        return None
-    assessment = assess(course, rules)
-    late = [t for t in entry_timings(db, admission_id) if t.late]
-    acknowledged = active_acknowledgements(db, admission_id, now)
-    tz = context.ward_timezone()
-    drawn = _Drawn(
-        key=key,
-        course=course,
-        assessment=assessment,
-        late=late,
-        acknowledged=acknowledged,
-        chart=charts.patient_chart(
-            course,
-            assessment,
-            rules,
-            tz=tz,
-            groups=groups,
-            late={(t.concept, t.observed_at) for t in late},
-        ),
-        timeline=charts.flags_timeline(
-            course, assessment, tz=tz, quiet=lambda f: (f.code, f.time) in acknowledged
-        ),
-    )
-    st.session_state[CACHE_KEY] = drawn
-    return drawn
-
-
 @st.fragment(run_every=REFRESH)
 def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
     """Draw everything about the admission; reruns alone every few seconds.
@@ -304,12 +239,16 @@ def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
     any acknowledgement form. Acknowledged flags (`active_acknowledgements`, snoozes until
     they lapse) stay listed, greyed, and are drawn faint on the timeline.
     """
-    drawn = _draw(context.database(), admission_id, groups)
+    # Read, assessed and drawn only when something was written or the minute turned; shared
+    # by every session showing this chart.
+    drawn = snapshots.chart(
+        context.database(), context.rules(), admission_id, groups, context.now()
+    )
     if drawn is None:
         st.warning("This admission is no longer in the database; choose another patient.")
         return
     tz = context.ward_timezone()
-    _header(drawn.course, drawn.assessment)
+    _header(drawn.summary)
     # The advice and, beside it, what is known of earlier checkpoint-inhibitor toxicity: the
     # two things weighed before the next dose.
     advice, history = st.columns([2, 3], gap="large")
@@ -330,7 +269,7 @@ def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
 
 user = auth.require_role("nurse", "physician", "admin")
 st.title("Patient chart", anchor=False)
-admissions = sorted(list_admissions(context.database()), key=_bed_order)
+admissions = sorted(snapshots.admissions(context.database()), key=_bed_order)
 if not admissions:
     st.info("No patients admitted. Load the demo ward with `python -m il2_tox demo`.")
     st.stop()

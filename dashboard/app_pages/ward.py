@@ -8,11 +8,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, context, sheets
-from il2_tox.services.chart import change_marker
-from il2_tox.services.ward import WardRow, ward_rows
+from dashboard import auth, context, sheets, snapshots
+from il2_tox.services.ward import WardRow
 
-CACHE_KEY = "ward_rows"
 PATIENT_PAGE = str(Path(__file__).resolve().parent / "patient.py")
 ADVICE_LABEL = {"hold": "HOLD", "caution": "CAUTION", "give": "GIVE"}
 ADVICE_COLOUR = {"HOLD": "#b71c1c", "CAUTION": "#e65100", "GIVE": "#1b5e20"}
@@ -65,25 +63,12 @@ def _advice_style(value: object) -> str:
     return f"color: white; background-color: {colour}; font-weight: 600" if colour else ""
 
 
-def _rows(now: datetime) -> list[WardRow]:
-    """Return the ward's rows, re-read and re-assessed only when something was written (or a
-    minute passed: "overdue" moves with the clock)."""
-    rules = context.rules()
-    key = (change_marker(context.database()), id(rules), now.replace(second=0))
-    cached = st.session_state.get(CACHE_KEY)
-    if isinstance(cached, tuple) and cached[0] == key:
-        rows: list[WardRow] = cached[1]
-        return rows
-    rows = ward_rows(context.current_courses(), rules, now)
-    st.session_state[CACHE_KEY] = (key, rows)
-    return rows
-
-
 @st.fragment(run_every="5s")
 def ward_table() -> None:
     """Draw the ward; reruns alone every 5 s so nobody presses reload (cheap when unchanged)."""
     now = context.now()
-    rows = _rows(now)
+    # Re-read and re-assessed only when something was written or the minute turned.
+    rows = list(snapshots.ward(context.database(), context.rules(), now))
     st.caption(
         f"{len(rows)} patients · updated {context.local(now, '%H:%M:%S')} "
         f"({context.ward_timezone().key})"
