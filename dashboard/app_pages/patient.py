@@ -30,8 +30,10 @@ from il2_tox.services.course_io import (
 from il2_tox.services.ward import WardRow
 
 REFRESH = "2s"
-CACHE_KEY = "patient_chart_drawn"
 QUERY_KEY = "patient"
+CHART, FLAGS, LATE = "Chart", "Flags", "Late entries"
+VIEWS = (CHART, FLAGS, LATE)
+DEFAULT_GROUPS = [charts.VITALS]
 ADVICE_BADGE = {"hold": "red", "caution": "orange", "give": "green"}
 PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
@@ -109,16 +111,29 @@ def _late_table(late: Sequence[EntryTiming]) -> pd.DataFrame:
     )
 
 
+def _late_note(late: Sequence[EntryTiming]) -> None:
+    """One line under the chart: how many entries were late (their table is a view away)."""
+    hours = LATE_ENTRY_AFTER.total_seconds() / 3600
+    if not late:
+        st.caption(f"No late entries (recorded more than {hours:g} h after observation).")
+        return
+    entries = "1 late entry" if len(late) == 1 else f"{len(late)} late entries"
+    st.caption(
+        f"⚠ {entries}: recorded more than {hours:g} h after observation; drawn as open rings. "
+        "Details under the view “Late entries”."
+    )
+
+
 def _late_entries(late: Sequence[EntryTiming]) -> None:
     hours = LATE_ENTRY_AFTER.total_seconds() / 3600
     if not late:
         st.caption(f"No late entries (recorded more than {hours:g} h after observation).")
         return
     entries = "1 late entry" if len(late) == 1 else f"{len(late)} late entries"
-    with st.expander(
-        f"⚠ {entries}: recorded more than {hours:g} h after observation (open rings on the chart)"
-    ):
-        st.dataframe(_late_table(late), hide_index=True)
+    st.caption(
+        f"{entries}: recorded more than {hours:g} h after observation (open rings on the chart)"
+    )
+    st.dataframe(_late_table(late), hide_index=True)
 
 
 def _prior_toxicity(course: Course, assessment: Assessment) -> None:
@@ -196,43 +211,40 @@ def _flags_table(
         "acknowledged" if quiet(f) else ("active" if f.active else "no longer present")
         for f in ordered
     ]
+    # A static table wraps its cells, so every message, its evidence and its source show
+    # whole; it reads Markdown, so all text is escaped (an acknowledgement reason is typed).
     frame = pd.DataFrame(
         {
             "Severity": [f.severity.upper() for f in ordered],
-            "Since": [context.local(f.time) for f in ordered],
-            "Message": [f.message for f in ordered],
+            "Since": [_plain(context.local(f.time)) for f in ordered],
+            "Message": [_plain(f.message) for f in ordered],
             "Status": status,
             "Category": [charts.CATEGORY_LABELS.get(f.category, f.category) for f in ordered],
-            "Evidence": [charts.evidence_text(f, context.ward_timezone()) for f in ordered],
-            "Source": [f.source for f in ordered],
+            "Evidence": [_plain(charts.evidence_text(f, context.ward_timezone())) for f in ordered],
+            "Source": [_plain(f.source) for f in ordered],
             "Acknowledged": [
-                _acknowledgement_text(acknowledged.get((f.code, f.time))) for f in ordered
+                _plain(_acknowledgement_text(acknowledged.get((f.code, f.time)))) for f in ordered
             ],
         }
     )
 
     def quieter(row: pd.Series) -> list[str]:
         faded = row["Status"] != "active"
-        return ["color: #90a4ae" if faded else "" for _ in row]
+        return ["color: #78909c" if faded else "" for _ in row]
 
     def severity(value: object) -> str:
         colour = {"CRITICAL": "#b71c1c", "WARNING": "#e65100"}.get(str(value))
         return f"color: {colour}; font-weight: 600" if colour else ""
 
-    st.dataframe(
+    st.table(
         frame.style.apply(quieter, axis=1).map(severity, subset=["Severity"]),
         hide_index=True,
-        column_config={
-            "Message": st.column_config.TextColumn("Message", width=560),
-            "Evidence": st.column_config.TextColumn("Evidence", width=420),
-            "Source": st.column_config.TextColumn("Source", width=260),
-            "Acknowledged": st.column_config.TextColumn("Acknowledged", width=300),
-        },
+        border="horizontal",
     )
 
 
 @st.fragment(run_every=REFRESH)
-def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
+def chart_area(admission_id: int, view: str, groups: tuple[str, ...]) -> None:
     """Draw everything about the admission; reruns alone every few seconds.
 
     Nothing typed lives here (a rerun would lose it): the pickers are outside, and so must be
@@ -257,11 +269,16 @@ def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
     with history:
         _prior_toxicity(drawn.course, drawn.assessment)
     st.caption(f"updated {context.local(context.now(), '%H:%M:%S')} ({tz.key})")
-    st.plotly_chart(drawn.chart, config=PLOT_CONFIG, key=f"chart-{admission_id}")
-    _late_entries(drawn.late)
-    # Full width under the chart, with its margins: the flags line up with the panels above.
-    st.plotly_chart(drawn.timeline, config=PLOT_CONFIG, key=f"flags-{admission_id}")
-    _flags_table(drawn.assessment.flags, drawn.acknowledged)
+    # Only the chosen view is built and sent: the page stays short and the chart comes first.
+    if view == CHART:
+        st.plotly_chart(drawn.chart, config=PLOT_CONFIG, key=f"chart-{admission_id}")
+        _late_note(drawn.late)
+    elif view == FLAGS:
+        # Full width, with the chart's margins: the time axis lines up with the chart's.
+        st.plotly_chart(drawn.timeline, config=PLOT_CONFIG, key=f"flags-{admission_id}")
+        _flags_table(drawn.assessment.flags, drawn.acknowledged)
+    else:
+        _late_entries(drawn.late)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,7 +296,7 @@ requested = st.query_params.get(QUERY_KEY)
 if requested is not None and requested not in by_mrn:
     st.warning("The patient in the link is not on the ward now; choose one below.")
 mrns = list(by_mrn)
-picked, shown = st.columns([2, 3])
+picked, chosen_view, shown = st.columns([4, 3, 5])
 mrn = picked.selectbox(
     "Patient (bed · name, MRN)",
     mrns,
@@ -288,14 +305,18 @@ mrn = picked.selectbox(
 )
 # The URL names the patient shown, so a reload or a shared link opens the same chart.
 st.query_params[QUERY_KEY] = mrn
-groups = shown.pills(
-    "Panels",
-    charts.GROUPS,
-    selection_mode="multi",
-    default=list(charts.GROUPS),
-    format_func=lambda group: charts.GROUP_LABELS[group],
-)
-chart_area(by_mrn[mrn].admission_id, tuple(groups))
+view = chosen_view.segmented_control("View", VIEWS, default=CHART, required=True) or CHART
+groups: list[str] = []
+if view == CHART:
+    # The vital signs first (what the bedside needs before a dose); the rest one tap away.
+    groups = shown.pills(
+        "Panels",
+        charts.GROUPS,
+        selection_mode="multi",
+        default=DEFAULT_GROUPS,
+        format_func=lambda group: charts.GROUP_LABELS[group],
+    )
+chart_area(by_mrn[mrn].admission_id, view, tuple(groups))
 # Outside the refreshing fragment: a rerun every 2 s would lose what is typed in a correction.
 corrections_section(by_mrn[mrn].admission_id, user)
 # Printable sheets, made only when asked (outside the refreshing chart area).
