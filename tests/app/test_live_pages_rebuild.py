@@ -100,7 +100,7 @@ def test_a_new_entry_redraws_the_chart_with_it(
     record_heart_rate(ward_db, "DEMO-003", 131, datetime.now(UTC) - timedelta(minutes=1))
     app.run()
     assert len(assessed) == 2
-    (chart, _timeline) = app.get("plotly_chart")
+    (chart,) = app.get("plotly_chart")  # the chart view
     hovers = [text for trace in json.loads(chart.proto.spec)["data"] for text in trace["text"]]
     assert any(text.startswith("HR 131 /min") for text in hovers)
 
