@@ -7,7 +7,8 @@ Streamlit app whose pages hold one line each (the floor any Streamlit page pays)
 chromium (through Playwright) signs in once, warms every page, then navigates by the sidebar
 `rounds` times per page and times click -> ready:
   ward overview ready = the grid drawn and the "updated" caption shown;
-  patient chart ready = the plotly chart drawn (its SVG in the page);
+  patient chart ready = the patient's name shown and the plotly chart's traces drawn (its
+                        data layer, not only its empty frame);
   bare page ready     = its one line shown.
 Prints a Markdown table for docs/benchmarks.md. Not a test: it reports, it does not assert.
 """
@@ -111,7 +112,8 @@ def main() -> int:
 
             def chart_ready() -> None:
                 page.get_by_role("heading", name="Patient chart").wait_for(timeout=30_000)
-                page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+                page.get_by_text("Demo, Ada · bed 1 · DEMO-001").wait_for(timeout=30_000)
+                page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=30_000)
 
             ward_ready()
             timed_navigation(page, "Patient chart", chart_ready)  # warm both pages

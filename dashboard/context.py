@@ -51,9 +51,8 @@ def local(moment: datetime | None, fmt: str = "%d %b %H:%M") -> str:
     return moment.astimezone(ward_timezone()).strftime(fmt)
 
 
-def current_courses() -> list[Course]:
+def courses_of(db: Database) -> list[Course]:
     """Return the course of every current admission, read fresh from the database."""
-    db = database()
     # One batched read (a query per table) rather than a session and queries per patient.
     ids = [item.admission_id for item in list_admissions(db)]
     return list(iter_courses(db, admissions=ids)) if ids else []

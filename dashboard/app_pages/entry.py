@@ -499,6 +499,13 @@ mrn = picked.selectbox(
 st.query_params["patient"] = mrn
 item = by_mrn[mrn]
 aid = item.admission_id
+# The confirmation is tapped at the bedside, often gloved: the whole framed row is the target,
+# at least 48 px tall (the box alone is 16 px). Our own style for our own element; no user text.
+st.html(
+    "<style>div[class*='st-key-entry-confirm'] label {min-height: 48px; width: 100%;"
+    " padding: 10px 12px; border: 1px solid #90a4ae; border-radius: 8px; align-items: center;"
+    " cursor: pointer}</style>"
+)
 check.checkbox(
     plain(
         f"I have checked the name and bed: {item.name or item.patient_id}, bed {item.bed or '–'}"

@@ -9,37 +9,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import auth, charts, context, sheets
+from dashboard import auth, charts, context, sheets, snapshots
 from dashboard.corrections_form import corrections_section
-from il2_tox.assess import Assessment, assess
+from il2_tox.assess import Assessment
 from il2_tox.course import Course
 from il2_tox.rules.base import SEVERITIES, Flag
-from il2_tox.services.bedside import Acknowledgement, active_acknowledgements
+from il2_tox.services.bedside import Acknowledgement
 from il2_tox.services.chart import (
     LATE_ENTRY_AFTER,
     EntryTiming,
-    change_marker,
-    entry_timings,
 )
 from il2_tox.services.course_io import (
     AdmissionSummary,
-    NotFound,
-    list_admissions,
-    load_course_from_db,
 )
-from il2_tox.services.ward import summarize
-from il2_tox.store import Database
+from il2_tox.services.ward import WardRow
 
 REFRESH = "2s"
-CACHE_KEY = "patient_chart_drawn"
 QUERY_KEY = "patient"
+CHART, FLAGS, LATE = "Chart", "Flags", "Late entries"
+VIEWS = (CHART, FLAGS, LATE)
+DEFAULT_GROUPS = [charts.VITALS]
 ADVICE_BADGE = {"hold": "red", "caution": "orange", "give": "green"}
 PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
@@ -64,8 +58,7 @@ def _label(item: AdmissionSummary) -> str:
 # Pieces of the chart area
 
 
-def _header(course: Course, assessment: Assessment) -> None:
-    row = summarize(course, assessment, context.now())
+def _header(row: WardRow) -> None:
     st.subheader(_plain(f"{row.name} · bed {row.bed or '–'} · {row.patient_id}"), anchor=False)
     cycle, news2, weight, critical, warnings = st.columns(5)
     cycle.metric("Cycle · dose", f"C{row.cycle} · {row.next_dose_number or '–'}/14")
@@ -118,16 +111,29 @@ def _late_table(late: Sequence[EntryTiming]) -> pd.DataFrame:
     )
 
 
+def _late_note(late: Sequence[EntryTiming]) -> None:
+    """One line under the chart: how many entries were late (their table is a view away)."""
+    hours = LATE_ENTRY_AFTER.total_seconds() / 3600
+    if not late:
+        st.caption(f"No late entries (recorded more than {hours:g} h after observation).")
+        return
+    entries = "1 late entry" if len(late) == 1 else f"{len(late)} late entries"
+    st.caption(
+        f"⚠ {entries}: recorded more than {hours:g} h after observation; drawn as open rings. "
+        "Details under the view “Late entries”."
+    )
+
+
 def _late_entries(late: Sequence[EntryTiming]) -> None:
     hours = LATE_ENTRY_AFTER.total_seconds() / 3600
     if not late:
         st.caption(f"No late entries (recorded more than {hours:g} h after observation).")
         return
     entries = "1 late entry" if len(late) == 1 else f"{len(late)} late entries"
-    with st.expander(
-        f"⚠ {entries}: recorded more than {hours:g} h after observation (open rings on the chart)"
-    ):
-        st.dataframe(_late_table(late), hide_index=True)
+    st.caption(
+        f"{entries}: recorded more than {hours:g} h after observation (open rings on the chart)"
+    )
+    st.dataframe(_late_table(late), hide_index=True)
 
 
 def _prior_toxicity(course: Course, assessment: Assessment) -> None:
@@ -205,111 +211,56 @@ def _flags_table(
         "acknowledged" if quiet(f) else ("active" if f.active else "no longer present")
         for f in ordered
     ]
+    # A static table wraps its cells, so every message, its evidence and its source show
+    # whole; it reads Markdown, so all text is escaped (an acknowledgement reason is typed).
     frame = pd.DataFrame(
         {
             "Severity": [f.severity.upper() for f in ordered],
-            "Since": [context.local(f.time) for f in ordered],
-            "Message": [f.message for f in ordered],
+            "Since": [_plain(context.local(f.time)) for f in ordered],
+            "Message": [_plain(f.message) for f in ordered],
             "Status": status,
             "Category": [charts.CATEGORY_LABELS.get(f.category, f.category) for f in ordered],
-            "Evidence": [charts.evidence_text(f, context.ward_timezone()) for f in ordered],
-            "Source": [f.source for f in ordered],
+            "Evidence": [_plain(charts.evidence_text(f, context.ward_timezone())) for f in ordered],
+            "Source": [_plain(f.source) for f in ordered],
             "Acknowledged": [
-                _acknowledgement_text(acknowledged.get((f.code, f.time))) for f in ordered
+                _plain(_acknowledgement_text(acknowledged.get((f.code, f.time)))) for f in ordered
             ],
         }
     )
 
     def quieter(row: pd.Series) -> list[str]:
         faded = row["Status"] != "active"
-        return ["color: #90a4ae" if faded else "" for _ in row]
+        return ["color: #78909c" if faded else "" for _ in row]
 
     def severity(value: object) -> str:
         colour = {"CRITICAL": "#b71c1c", "WARNING": "#e65100"}.get(str(value))
         return f"color: {colour}; font-weight: 600" if colour else ""
 
-    st.dataframe(
+    st.table(
         frame.style.apply(quieter, axis=1).map(severity, subset=["Severity"]),
         hide_index=True,
-        column_config={
-            "Message": st.column_config.TextColumn("Message", width=560),
-            "Evidence": st.column_config.TextColumn("Evidence", width=420),
-            "Source": st.column_config.TextColumn("Source", width=260),
-            "Acknowledged": st.column_config.TextColumn("Acknowledged", width=300),
-        },
+        border="horizontal",
     )
-
-
-@dataclass(frozen=True)
-class _Drawn:
-    """Everything the chart area shows for one state of the record (cached per session)."""
-
-    key: tuple[object, ...]
-    course: Course
-    assessment: Assessment
-    late: list[EntryTiming]
-    acknowledged: dict[tuple[str, datetime], Acknowledgement]
-    chart: go.Figure
-    timeline: go.Figure
-
-
-def _draw(db: Database, admission_id: int, groups: tuple[str, ...]) -> _Drawn | None:
-    """Return the chart area's content, rebuilt only when the record or the minute changed.
-
-    The fragment polls every few seconds so a new entry shows within seconds; the marker query
-    is tiny, and reading, assessing and drawing happen only when something was written (or a
-    minute passed: snoozes lapse and "overdue" moves with the clock).
-    """
-    rules = context.rules()
-    now = context.now()
-    key = (admission_id, groups, change_marker(db, admission_id), id(rules), now.replace(second=0))
-    cached = st.session_state.get(CACHE_KEY)
-    if isinstance(cached, _Drawn) and cached.key == key:
-        return cached
-    try:
-        course = load_course_from_db(db, admission_id)
-    except NotFound:
-        return None
-    assessment = assess(course, rules)
-    late = [t for t in entry_timings(db, admission_id) if t.late]
-    acknowledged = active_acknowledgements(db, admission_id, now)
-    tz = context.ward_timezone()
-    drawn = _Drawn(
-        key=key,
-        course=course,
-        assessment=assessment,
-        late=late,
-        acknowledged=acknowledged,
-        chart=charts.patient_chart(
-            course,
-            assessment,
-            rules,
-            tz=tz,
-            groups=groups,
-            late={(t.concept, t.observed_at) for t in late},
-        ),
-        timeline=charts.flags_timeline(
-            course, assessment, tz=tz, quiet=lambda f: (f.code, f.time) in acknowledged
-        ),
-    )
-    st.session_state[CACHE_KEY] = drawn
-    return drawn
 
 
 @st.fragment(run_every=REFRESH)
-def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
+def chart_area(admission_id: int, view: str, groups: tuple[str, ...]) -> None:
     """Draw everything about the admission; reruns alone every few seconds.
 
     Nothing typed lives here (a rerun would lose it): the pickers are outside, and so must be
     any acknowledgement form. Acknowledged flags (`active_acknowledgements`, snoozes until
     they lapse) stay listed, greyed, and are drawn faint on the timeline.
     """
-    drawn = _draw(context.database(), admission_id, groups)
+    # Read, assessed and drawn only when something was written or the minute turned; shared
+    # by every session showing this chart.
+    drawn = snapshots.chart(
+        context.database(), context.rules(), admission_id, groups, context.now()
+    )
     if drawn is None:
         st.warning("This admission is no longer in the database; choose another patient.")
         return
     tz = context.ward_timezone()
-    _header(drawn.course, drawn.assessment)
+    _header(drawn.summary)
     # The advice and, beside it, what is known of earlier checkpoint-inhibitor toxicity: the
     # two things weighed before the next dose.
     advice, history = st.columns([2, 3], gap="large")
@@ -318,11 +269,16 @@ def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
     with history:
         _prior_toxicity(drawn.course, drawn.assessment)
     st.caption(f"updated {context.local(context.now(), '%H:%M:%S')} ({tz.key})")
-    st.plotly_chart(drawn.chart, config=PLOT_CONFIG, key=f"chart-{admission_id}")
-    _late_entries(drawn.late)
-    # Full width under the chart, with its margins: the flags line up with the panels above.
-    st.plotly_chart(drawn.timeline, config=PLOT_CONFIG, key=f"flags-{admission_id}")
-    _flags_table(drawn.assessment.flags, drawn.acknowledged)
+    # Only the chosen view is built and sent: the page stays short and the chart comes first.
+    if view == CHART:
+        st.plotly_chart(drawn.chart, config=PLOT_CONFIG, key=f"chart-{admission_id}")
+        _late_note(drawn.late)
+    elif view == FLAGS:
+        # Full width, with the chart's margins: the time axis lines up with the chart's.
+        st.plotly_chart(drawn.timeline, config=PLOT_CONFIG, key=f"flags-{admission_id}")
+        _flags_table(drawn.assessment.flags, drawn.acknowledged)
+    else:
+        _late_entries(drawn.late)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +286,7 @@ def chart_area(admission_id: int, groups: tuple[str, ...]) -> None:
 
 user = auth.require_role("nurse", "physician", "admin")
 st.title("Patient chart", anchor=False)
-admissions = sorted(list_admissions(context.database()), key=_bed_order)
+admissions = sorted(snapshots.admissions(context.database()), key=_bed_order)
 if not admissions:
     st.info("No patients admitted. Load the demo ward with `python -m il2_tox demo`.")
     st.stop()
@@ -340,7 +296,7 @@ requested = st.query_params.get(QUERY_KEY)
 if requested is not None and requested not in by_mrn:
     st.warning("The patient in the link is not on the ward now; choose one below.")
 mrns = list(by_mrn)
-picked, shown = st.columns([2, 3])
+picked, chosen_view, shown = st.columns([4, 3, 5])
 mrn = picked.selectbox(
     "Patient (bed · name, MRN)",
     mrns,
@@ -349,14 +305,18 @@ mrn = picked.selectbox(
 )
 # The URL names the patient shown, so a reload or a shared link opens the same chart.
 st.query_params[QUERY_KEY] = mrn
-groups = shown.pills(
-    "Panels",
-    charts.GROUPS,
-    selection_mode="multi",
-    default=list(charts.GROUPS),
-    format_func=lambda group: charts.GROUP_LABELS[group],
-)
-chart_area(by_mrn[mrn].admission_id, tuple(groups))
+view = chosen_view.segmented_control("View", VIEWS, default=CHART, required=True) or CHART
+groups: list[str] = []
+if view == CHART:
+    # The vital signs first (what the bedside needs before a dose); the rest one tap away.
+    groups = shown.pills(
+        "Panels",
+        charts.GROUPS,
+        selection_mode="multi",
+        default=DEFAULT_GROUPS,
+        format_func=lambda group: charts.GROUP_LABELS[group],
+    )
+chart_area(by_mrn[mrn].admission_id, view, tuple(groups))
 # Outside the refreshing fragment: a rerun every 2 s would lose what is typed in a correction.
 corrections_section(by_mrn[mrn].admission_id, user)
 # Printable sheets, made only when asked (outside the refreshing chart area).

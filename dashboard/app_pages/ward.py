@@ -8,14 +8,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, context, sheets
-from il2_tox.services.chart import change_marker
-from il2_tox.services.ward import WardRow, ward_rows
+from dashboard import auth, context, sheets, snapshots
+from il2_tox.services.ward import WardRow
 
-CACHE_KEY = "ward_rows"
 PATIENT_PAGE = str(Path(__file__).resolve().parent / "patient.py")
 ADVICE_LABEL = {"hold": "HOLD", "caution": "CAUTION", "give": "GIVE"}
-ADVICE_COLOUR = {"HOLD": "#b71c1c", "CAUTION": "#e65100", "GIVE": "#1b5e20"}
+NO_ADVICE = "—"
+# Drawn as a coloured chip by the grid itself: a pandas Styler would colour the cell too, but
+# formats every cell of the frame on the server on each rerun (most of the page's server time).
+ADVICE_CHIPS = {"HOLD": "#b71c1c", "CAUTION": "#e65100", "GIVE": "#1b5e20", NO_ADVICE: "#9e9e9e"}
 
 
 def _flag_summary(row: WardRow) -> str:
@@ -42,7 +43,7 @@ def _frame(rows: list[WardRow], now: datetime) -> pd.DataFrame:
             "Patient": [r.name for r in rows],
             "Cycle · dose": [r.dose_label for r in rows],
             "Next dose": [_next_dose(r, now) for r in rows],
-            "Advice": [ADVICE_LABEL.get(r.advice or "", "—") for r in rows],
+            "Advice": [[ADVICE_LABEL.get(r.advice or "", NO_ADVICE)] for r in rows],
             "Why": ["; ".join(r.criteria) or "no criterion met" for r in rows],
             "Active flags": [_flag_summary(r) for r in rows],
             "NEWS2": [r.news2 for r in rows],
@@ -60,30 +61,12 @@ def _frame(rows: list[WardRow], now: datetime) -> pd.DataFrame:
     )
 
 
-def _advice_style(value: object) -> str:
-    colour = ADVICE_COLOUR.get(str(value))
-    return f"color: white; background-color: {colour}; font-weight: 600" if colour else ""
-
-
-def _rows(now: datetime) -> list[WardRow]:
-    """Return the ward's rows, re-read and re-assessed only when something was written (or a
-    minute passed: "overdue" moves with the clock)."""
-    rules = context.rules()
-    key = (change_marker(context.database()), id(rules), now.replace(second=0))
-    cached = st.session_state.get(CACHE_KEY)
-    if isinstance(cached, tuple) and cached[0] == key:
-        rows: list[WardRow] = cached[1]
-        return rows
-    rows = ward_rows(context.current_courses(), rules, now)
-    st.session_state[CACHE_KEY] = (key, rows)
-    return rows
-
-
 @st.fragment(run_every="5s")
 def ward_table() -> None:
     """Draw the ward; reruns alone every 5 s so nobody presses reload (cheap when unchanged)."""
     now = context.now()
-    rows = _rows(now)
+    # Re-read and re-assessed only when something was written or the minute turned.
+    rows = list(snapshots.ward(context.database(), context.rules(), now))
     st.caption(
         f"{len(rows)} patients · updated {context.local(now, '%H:%M:%S')} "
         f"({context.ward_timezone().key})"
@@ -94,7 +77,7 @@ def ward_table() -> None:
     frame = _frame(rows, now)
     st.caption("Select a row to open that patient's chart.")
     event = st.dataframe(
-        frame.style.map(_advice_style, subset=["Advice"]),
+        frame,
         key="ward_table",
         on_select="rerun",
         selection_mode="single-row",
@@ -102,6 +85,9 @@ def ward_table() -> None:
         width="stretch",
         column_config={
             "Bed": st.column_config.TextColumn("Bed", width=40),
+            "Advice": st.column_config.MultiselectColumn(
+                "Advice", options=list(ADVICE_CHIPS), color=list(ADVICE_CHIPS.values()), width=90
+            ),
             "Why": st.column_config.TextColumn("Why", width="medium"),
             "NEWS2": st.column_config.NumberColumn("NEWS2", format="%d", width=60),
             "Weight gain (%)": st.column_config.NumberColumn(
@@ -125,11 +111,16 @@ def ward_table() -> None:
             "No vitals in the last 4 h: " + ", ".join(f"bed {r.bed} ({r.name})" for r in overdue)
         )
     with st.expander("Active flags by patient"):
-        for r in rows:
-            if r.flags:
-                st.text(f"Bed {r.bed} · {r.name}")  # names are free text: never markdown
-                for message in r.flags:
-                    st.text(message)
+        # One text element (names are free text: never Markdown), not one per line: a ward of
+        # flags is otherwise dozens of elements for the browser to lay out on every visit.
+        st.text(
+            "\n\n".join(
+                "\n".join([f"Bed {r.bed} · {r.name}", *(f"  • {m}" for m in r.flags)])
+                for r in rows
+                if r.flags
+            )
+            or "No active flags."
+        )
 
 
 auth.require_role("nurse", "physician", "admin")

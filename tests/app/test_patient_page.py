@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
@@ -31,6 +33,20 @@ def open_chart(patient: str | None = None, role: str = "physician") -> AppTest:
     return app
 
 
+def show_view(app: AppTest, view: str) -> AppTest:
+    """Pick a view of the chart area ("Chart", "Flags", "Late entries") and rerun."""
+    (views,) = [group for group in app.button_group if group.label == "View"]
+    views.set_value(view).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def flags_table(app: AppTest) -> pd.DataFrame:
+    """Return the Flags view's table with its Markdown escapes removed (as the reader sees it)."""
+    (table,) = [t.value for t in show_view(app, "Flags").table if "Severity" in t.value.columns]
+    return table.map(lambda cell: shown(cell) if isinstance(cell, str) else cell)
+
+
 def shown(markdown: str) -> str:
     """Return Markdown text as the reader sees it (backslash escapes removed)."""
     return re.sub(r"\\(.)", r"\1", markdown)
@@ -46,8 +62,23 @@ def test_it_draws_the_chart_and_the_flags_timeline_for_a_demo_patient(
     app = open_chart("DEMO-003")
     assert app.selectbox[0].value == "DEMO-003"
     assert "Demo, Cora" in app.subheader[0].value
-    charts = app.get("plotly_chart")
-    assert len(charts) == 2  # the patient chart and the flags timeline
+    (chart,) = app.get("plotly_chart")  # the chart view first, and nothing else drawn
+    assert chart.proto.id.endswith("chart-3")
+    (timeline,) = show_view(app, "Flags").get("plotly_chart")
+    assert timeline.proto.id.endswith("flags-3")
+
+
+def test_it_shows_the_vital_signs_first_and_the_other_panels_one_tap_away(
+    ward_db: Database,
+) -> None:
+    app = open_chart("DEMO-003")
+    (panels,) = [group for group in app.button_group if group.label == "Panels"]
+    assert panels.value == ["vitals"]
+    layout = json.loads(app.get("plotly_chart")[0].proto.spec)["layout"]
+    assert set(layout["meta"]["panels"]) == {"doses", "hr", "bp", "temp", "spo2", "rr"}
+    panels.set_value(["vitals", "fluids", "labs"]).run()
+    layout = json.loads(app.get("plotly_chart")[0].proto.spec)["layout"]
+    assert {"weight", "urine", "aminotransferases", "albumin"} <= set(layout["meta"]["panels"])
 
 
 def test_it_opens_the_patient_named_in_the_link(ward_db: Database) -> None:
@@ -112,8 +143,7 @@ def test_it_shows_the_next_dose_advice_with_its_criteria(ward_db: Database) -> N
 
 
 def test_it_lists_flags_with_evidence_units_and_source(ward_db: Database) -> None:
-    app = open_chart("DEMO-003")
-    flags = next(d.value for d in app.dataframe if "Severity" in d.value.columns)
+    flags = flags_table(open_chart("DEMO-003"))
     leak = flags[flags["Category"] == "Capillary leak"].iloc[0]
     assert leak["Severity"] == "CRITICAL"
     assert "SBP 76 mmHg" in leak["Evidence"]
@@ -129,8 +159,7 @@ def test_it_keeps_an_acknowledged_flag_listed_but_quiet(ward_db: Database) -> No
     acknowledge_flag(
         ward_db, demo_003.admission_id, leak.code, leak.time, physician, "<b>on</b> albumin"
     )
-    app = open_chart("DEMO-003")
-    flags = next(d.value for d in app.dataframe if "Severity" in d.value.columns)
+    flags = flags_table(open_chart("DEMO-003"))
     row = flags[flags["Category"] == "Capillary leak"].iloc[0]
     assert row["Status"] == "acknowledged"
     assert row["Acknowledged"].startswith("Test Physician, ")
@@ -167,9 +196,11 @@ def test_it_marks_an_entry_typed_late(ward_db: Database) -> None:
             )
         )
     app = open_chart("DEMO-003")
-    (late,) = [e for e in app.expander if "late entry" in e.label]
-    assert "recorded more than 1 h after observation" in late.label
-    table = late.dataframe[0].value
+    (note,) = [c.value for c in app.caption if "late entry" in c.value]
+    assert note.startswith("⚠ 1 late entry: recorded more than 1 h after observation")
+    show_view(app, "Late entries")
+    assert any("recorded more than 1 h after observation" in c.value for c in app.caption)
+    table = app.dataframe[0].value
     assert list(table["Item"]) == ["HR"]
     assert list(table["Delay (h)"]) == [3.0]
     assert list(table["Recorded by"]) == ["Test Nurse"]

@@ -26,7 +26,11 @@ def test_a_nurse_corrects_a_refused_value_and_saves_the_set(server: str, browser
         page.get_by_role("heading", name="Bedside entry").wait_for(timeout=30_000)
         heart_rate = page.get_by_label("Heart rate (/min)", exact=True)
         heart_rate.wait_for(timeout=30_000)
-        page.get_by_text("I have checked the name and bed: Demo, Ada, bed 1").click()
+        confirm = page.get_by_text("I have checked the name and bed: Demo, Ada, bed 1")
+        # A bedside tap target: the framed row, at least 44 px tall (WCAG 2.5.5), not the box.
+        target = page.locator("[class*='st-key-entry-confirm'] label").first.bounding_box()
+        assert target is not None and target["height"] >= 44, target
+        confirm.click()
         page.wait_for_timeout(500)
         typed = {
             "Heart rate (/min)": "400",
