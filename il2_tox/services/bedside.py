@@ -36,6 +36,7 @@ from il2_tox.services.users import SignedIn, acting_user
 from il2_tox.store import models as m
 from il2_tox.store.engine import Database
 from il2_tox.store.records import current_doses, record_event
+from il2_tox.store.retry import retrying
 
 # An entry observed more than this long before it was recorded is a late (backdated) entry:
 # vitals are due every 2-4 h, so a set written up an hour or more after it was taken was not
@@ -150,12 +151,17 @@ def record_observations(
     """
     key = _checked_key(idempotency_key)
     items = list(entries)
-    try:
-        stored = _store_observations(db, admission_id, items, observed_at, actor, key)
-    except IntegrityError:
-        # A concurrent submission with the same key won (PostgreSQL): this time the key is
-        # found and its result returned. Any other integrity fault raises again.
-        stored = _store_observations(db, admission_id, items, observed_at, actor, key)
+
+    def store() -> _StoredSet:
+        try:
+            return _store_observations(db, admission_id, items, observed_at, actor, key)
+        except IntegrityError:
+            # A concurrent submission with the same key won (PostgreSQL): this time the key
+            # is found and its result returned. Any other integrity fault raises again.
+            return _store_observations(db, admission_id, items, observed_at, actor, key)
+
+    # A busy database is waited for here, not shown to the nurse; the key makes a rerun safe.
+    stored = retrying(store, idempotent=True)
     return RecordResult(
         admission_id=admission_id,
         observation_ids=stored.ids,
@@ -355,16 +361,20 @@ def record_dose(
         # No such admission: refused in the transaction, once the actor is checked.
         with contextlib.suppress(Refused):
             pending = pending_eligibility_flags(db, admission_id, m.utcnow(), rules=rules)
-    try:
-        with db.write_session() as session:
-            dose, replayed = _store_dose(
-                session, admission_id, status, time, reason, actor, key, cycle, number, pending
-            )
-    except IntegrityError:
-        with db.write_session() as session:
-            dose, replayed = _store_dose(
-                session, admission_id, status, time, reason, actor, key, cycle, number, pending
-            )
+
+    def store() -> tuple[m.Dose, bool]:
+        try:
+            with db.write_session() as session:
+                return _store_dose(
+                    session, admission_id, status, time, reason, actor, key, cycle, number, pending
+                )
+        except IntegrityError:
+            with db.write_session() as session:
+                return _store_dose(
+                    session, admission_id, status, time, reason, actor, key, cycle, number, pending
+                )
+
+    dose, replayed = retrying(store, idempotent=True)
     return DoseResult(
         admission_id=admission_id,
         dose_id=dose.id,

@@ -42,6 +42,7 @@ from il2_tox.store.records import (
     observation_is_current,
     record_event,
 )
+from il2_tox.store.retry import retrying
 
 ImportStatus = Literal["loaded", "already_loaded", "refused"]
 # The audit actor of an export whose caller names no one (prefer naming the operator).
@@ -119,14 +120,19 @@ def import_course(
     `already_loaded`.
     """
     _refuse_unstorable_text(course)
-    try:
-        with db.write_session() as session:
-            return _import(session, course, recorded_by, source)
-    except IntegrityError:
-        # Another import stored this patient or admission since we looked (PostgreSQL runs
-        # imports side by side): look again; a second failure is a real fault.
-        with db.write_session() as session:
-            return _import(session, course, recorded_by, source)
+
+    def store() -> ImportResult:
+        try:
+            with db.write_session() as session:
+                return _import(session, course, recorded_by, source)
+        except IntegrityError:
+            # Another import stored this patient or admission since we looked (PostgreSQL
+            # runs imports side by side): look again; a second failure is a real fault.
+            with db.write_session() as session:
+                return _import(session, course, recorded_by, source)
+
+    # Safe to run twice: a course already stored, identical, is "already loaded".
+    return retrying(store, idempotent=True)
 
 
 def import_files(

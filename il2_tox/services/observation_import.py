@@ -45,6 +45,7 @@ from il2_tox.services.users import SignedIn, acting_user
 from il2_tox.store import models as m
 from il2_tox.store.engine import Database
 from il2_tox.store.records import record_event
+from il2_tox.store.retry import retrying
 
 CSV_REQUIRED = ("time", "code", "value", "unit")
 CSV_OPTIONAL = ("period_h", "ref_low", "ref_high")
@@ -175,10 +176,14 @@ def import_observation_csv(
         parsed = parse_observation_csv(text)
     except Refused as error:
         refusal = error  # raised once the actor is checked: a stranger learns nothing
-    try:
-        ids, replayed = _store_csv(db, admission_id, parsed, refusal, actor, key)
-    except IntegrityError:
-        ids, replayed = _store_csv(db, admission_id, parsed, refusal, actor, key)
+
+    def store() -> tuple[tuple[int, ...], bool]:
+        try:
+            return _store_csv(db, admission_id, parsed, refusal, actor, key)
+        except IntegrityError:
+            return _store_csv(db, admission_id, parsed, refusal, actor, key)
+
+    ids, replayed = retrying(store, idempotent=True)  # the key makes a rerun safe
     with db.read_session() as session:
         stored = session.execute(
             select(m.Observation.observed_at, m.Observation.recorded_at).where(
