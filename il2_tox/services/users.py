@@ -28,6 +28,7 @@ from il2_tox.services.errors import PermissionDenied, Refused
 from il2_tox.store import models as m
 from il2_tox.store.engine import Database
 from il2_tox.store.records import record_event
+from il2_tox.store.retry import retrying
 
 # Roles a person can hold; `system` (in the users table too) is for processes only.
 PERSON_ROLES = ("nurse", "physician", "admin")
@@ -207,39 +208,61 @@ def authenticate(
     attempt (`lock` in the audit log); while locked even the right password is refused, and
     failures do not extend the lock. At `locked_until` the lock ends and the count starts again.
     A success resets the count. `now` (default: the clock) is the time of the attempt.
+
+    The hash is checked before the write transaction, not inside it (it is slow on purpose):
+    people signing in at the start of a shift must not queue behind one another's hashing
+    while holding the write lock (on SQLite they did, and timed out as "database is locked").
+    The account is read again, locked, in the transaction; if its hash changed in between (a
+    password reset) the attempt fails.
     """
     name = normalize_username(username)
     at = now or m.utcnow()
-    with db.write_session() as session:
-        user = None
-        if USERNAME_PATTERN.fullmatch(name):
-            # FOR UPDATE on PostgreSQL: two attempts at once count as two. SQLite's BEGIN
-            # IMMEDIATE already serializes writers.
-            user = session.scalars(
-                select(m.User).where(m.User.username == name).with_for_update()
-            ).one_or_none()
-        usable = (
-            user is not None
-            and user.active
-            and user.role in PERSON_ROLES
-            and user.password_hash is not None
-        )
-        stored = user.password_hash if usable and user is not None else None
-        matches = _verify(stored if stored is not None else _dummy_hash(), password)
-        if user is not None and user.locked_until is not None and at >= user.locked_until:
-            user.failed_attempts, user.locked_until = 0, None  # the lock has run its time
-        locked = user is not None and user.locked_until is not None
-        if user is None or stored is None or not matches or locked:
-            _record_failure(session, user, matches, locked, at)
-            return None
-        if HASHER.check_needs_rehash(stored):
-            user.password_hash = HASHER.hash(password)
-        if user.failed_attempts:
-            user.failed_attempts = 0
-        record_event(
-            session, actor=user.username, action="sign_in", entity="user", entity_id=user.id
-        )
-        return _signed_in(user)
+    seen: m.User | None = None
+    if USERNAME_PATTERN.fullmatch(name):
+        with db.read_session() as session:
+            seen = session.scalars(select(m.User).where(m.User.username == name)).one_or_none()
+    seen_usable = seen is not None and seen.active and seen.role in PERSON_ROLES
+    checked_hash = seen.password_hash if seen_usable and seen is not None else None
+    matches = _verify(checked_hash if checked_hash is not None else _dummy_hash(), password)
+    new_hash = (
+        HASHER.hash(password)
+        if matches and checked_hash is not None and HASHER.check_needs_rehash(checked_hash)
+        else None
+    )
+
+    def attempt() -> SignedIn | None:
+        with db.write_session() as session:
+            user = None
+            if USERNAME_PATTERN.fullmatch(name):
+                # FOR UPDATE on PostgreSQL: two attempts at once count as two. SQLite's BEGIN
+                # IMMEDIATE already serializes writers.
+                user = session.scalars(
+                    select(m.User).where(m.User.username == name).with_for_update()
+                ).one_or_none()
+            usable = (
+                user is not None
+                and user.active
+                and user.role in PERSON_ROLES
+                and user.password_hash is not None
+            )
+            stored = user.password_hash if usable and user is not None else None
+            right = matches and stored is not None and stored == checked_hash
+            if user is not None and user.locked_until is not None and at >= user.locked_until:
+                user.failed_attempts, user.locked_until = 0, None  # the lock has run its time
+            locked = user is not None and user.locked_until is not None
+            if user is None or stored is None or not right or locked:
+                _record_failure(session, user, right, locked, at)
+                return None
+            if new_hash is not None:
+                user.password_hash = new_hash
+            if user.failed_attempts:
+                user.failed_attempts = 0
+            record_event(
+                session, actor=user.username, action="sign_in", entity="user", entity_id=user.id
+            )
+            return _signed_in(user)
+
+    return retrying(attempt, idempotent=False)
 
 
 def _signed_in(user: m.User) -> SignedIn:
