@@ -195,12 +195,16 @@ def run_writer(
     bedside._store_observations = timed_store  # type: ignore[assignment]
     db = Database(url)
     try:
-        actor = authenticate(db, f"nurse{writer:02d}", PASSWORD)
+        # Everyone signs in at once too, as at the start of a shift; a failed sign-in is an
+        # error a user sees. The barrier is passed either way, so no writer waits forever.
+        try:
+            actor = authenticate(db, f"nurse{writer:02d}", PASSWORD)
+        finally:
+            barrier.wait()
         if actor is None:
             report.errors.append("sign-in refused")
             return
         rng = random.Random(writer)
-        barrier.wait()
         for j in range(sets):
             key = f"{run}-w{writer:02d}-s{j:04d}"
             entries = entries_for(rng)
