@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from il2_tox import course as c
+from il2_tox.services.errors import Refused
 
 TOXICITY_COLUMNS = ("agent", "organ", "grade", "onset", "resolved", "steroids", "note")
 _TOXICITY_FIELD = re.compile(r"prior_toxicities\[(\d+)\](?:\.(\w+))?")
@@ -48,7 +49,8 @@ def _text(value: object) -> str | None:
     return None if _missing(value) else str(value).strip()
 
 
-def _date(value: object) -> date | None:
+def _date(value: object, field: str) -> date | None:
+    """Return a typed date; raise Refused naming `field` for text that is not a date."""
     if _missing(value):
         return None
     if isinstance(value, datetime):
@@ -56,7 +58,10 @@ def _date(value: object) -> date | None:
     if isinstance(value, date):
         return value
     if isinstance(value, str):  # the table editor's state holds ISO text
-        return date.fromisoformat(value.strip()[:10])
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            raise Refused({field: f"{value.strip()[:40]!r} is not a date (YYYY-MM-DD)"}) from None
     to_pydatetime = getattr(value, "to_pydatetime", None)  # a pandas Timestamp
     if to_pydatetime is not None:
         moment: datetime = to_pydatetime()
@@ -83,7 +88,8 @@ def prior_toxicities(
     """Return the prior toxicities of the table's rows, and the row (1-based) of each.
 
     A row left entirely blank is skipped (the editor's empty last row); any other row is
-    kept as typed, for the service to check (a missing grade is its refusal to make).
+    kept as typed, for the service to check (a missing grade is its refusal to make). A date
+    that cannot be read raises Refused naming it (`prior_toxicities[0].onset`).
     """
     out: list[c.PriorToxicity] = []
     where: list[int] = []
@@ -93,13 +99,14 @@ def prior_toxicities(
         ):
             continue
         steroids = row.get("steroids")
+        field = f"prior_toxicities[{len(out)}]"
         out.append(
             c.PriorToxicity(
                 agent=_as_typed(_text(row.get("agent"))),
                 irae=_as_typed(_text(row.get("organ"))),
                 grade=_as_typed(None if _missing(row.get("grade")) else _whole(row.get("grade"))),
-                onset=_date(row.get("onset")),
-                resolved=_date(row.get("resolved")),
+                onset=_date(row.get("onset"), f"{field}.onset"),
+                resolved=_date(row.get("resolved"), f"{field}.resolved"),
                 steroids=None if _missing(steroids) else bool(steroids),
                 note=_text(row.get("note")),
             )
@@ -126,6 +133,17 @@ def field_of(name: str, toxicity_rows: Sequence[int]) -> tuple[str, str]:
     return "prior_toxicities", label
 
 
+def toxicity_rows(rows: Sequence[Mapping[str, object]]) -> tuple[int, ...]:
+    """Return the table rows (1-based) that hold a prior toxicity (not left blank)."""
+    return tuple(
+        number
+        for number, row in enumerate(rows, start=1)
+        if not all(
+            _missing(row.get(column)) or row.get(column) is False for column in TOXICITY_COLUMNS
+        )
+    )
+
+
 def prior_therapies(text: object) -> tuple[str, ...]:
     """Return the prior therapies typed as a comma- or line-separated list, in order."""
     if _missing(text):
@@ -148,7 +166,8 @@ def required_missing(values: Mapping[str, object]) -> dict[str, str]:
 def new_admission(
     values: Mapping[str, object], toxicity_table: Sequence[Mapping[str, object]]
 ) -> NewAdmission:
-    """Return the admission typed in the form (call `required_missing` first)."""
+    """Return the admission typed in the form (call `required_missing` first); raise Refused
+    naming the field for a date that cannot be read."""
     weight = values["patient.weight_kg"]
     admitted_at = values["admission.admitted_at"]
     assert isinstance(weight, int | float) and isinstance(admitted_at, datetime)
@@ -160,7 +179,7 @@ def new_admission(
             weight_kg=float(weight),
             name=_text(values.get("patient.name")),
             sex=_text(values.get("patient.sex")),
-            birth_date=_date(values.get("patient.birth_date")),
+            birth_date=_date(values.get("patient.birth_date"), "patient.birth_date"),
             height_cm=None
             if _missing(values.get("patient.height_cm"))
             else _as_typed(values["patient.height_cm"]),

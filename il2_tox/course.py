@@ -15,6 +15,7 @@ import gc
 import inspect
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -200,11 +201,18 @@ def _validator() -> jsonschema.protocols.Validator:
     return validator
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
 def _field_path(parts: Iterable[object]) -> str:
+    """Return `observations[3].unit`; a key that is not a plain name (empty, or holding a dot,
+    a bracket or a space) is quoted, `patient[""]`, so the path stays unambiguous."""
     text = ""
     for part in parts:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif not _PLAIN_NAME.fullmatch(str(part)):
+            text += f"[{json.dumps(str(part), ensure_ascii=False)}]"
         else:
             text += f".{part}" if text else str(part)
     return text or "(document)"

@@ -78,7 +78,11 @@ def _admit(user: SignedIn) -> None:
         return
     table = st.session_state.get(_key("toxicity_table"))
     rows = _edited_rows(table)
-    new = af.new_admission(values, rows)
+    try:
+        new = af.new_admission(values, rows)
+    except Refused as refusal:  # a date that is not a date
+        st.session_state[ERRORS] = _placed(refusal, af.toxicity_rows(rows))
+        return
     try:
         admitted = admit_patient(
             context.database(),
@@ -90,11 +94,7 @@ def _admit(user: SignedIn) -> None:
             rules=context.rules(),
         )
     except Refused as refusal:
-        errors: dict[str, str] = {}
-        for name, message in refusal.errors.items():
-            field, label = af.field_of(name, new.toxicity_rows)
-            errors[field] = f"{label}: {message}" if field == "prior_toxicities" else message
-        st.session_state[ERRORS] = errors
+        st.session_state[ERRORS] = _placed(refusal, new.toxicity_rows)
         return
     except PermissionDenied as denied:
         st.session_state[ERRORS] = {"_general": str(denied)}
@@ -102,6 +102,15 @@ def _admit(user: SignedIn) -> None:
     st.session_state.pop(ERRORS, None)
     st.session_state[ADMITTED] = (admitted.admission_id, new.patient.id, new.patient.name)
     st.session_state[GEN] = st.session_state.get(GEN, 0) + 1  # an empty form for the next
+
+
+def _placed(refusal: Refused, toxicity_rows: tuple[int, ...]) -> dict[str, str]:
+    """Return each refusal keyed by the form field it is shown under."""
+    errors: dict[str, str] = {}
+    for name, message in refusal.errors.items():
+        field, label = af.field_of(name, toxicity_rows)
+        errors[field] = f"{label}: {message}" if field == "prior_toxicities" else message
+    return errors
 
 
 def _edited_rows(state: object) -> list[dict[str, object]]:

@@ -652,19 +652,12 @@ def admit_patient(
     and physicians. Returns the eligibility flags a physician must acknowledge before the first
     dose is given.
     """
-    new_course = c.Course(
-        patient=patient,
-        admission=admission,
-        history=history,
-        prior_toxicities=tuple(prior_toxicities),
-    )
     checked: c.Course | None = None
     refusal: Refused | None = None
     try:
-        checked = c.parse_course(c.course_to_dict(new_course))
-        _refuse_unstorable_text(checked)
-    except CourseError as error:
-        refusal = Refused({error.field: error.message})
+        checked = checked_admission(patient, admission, history, prior_toxicities)
+    except Refused as error:
+        refusal = error  # raised once the actor is checked: a stranger learns nothing
     now = m.utcnow()
     try:
         with db.write_session() as session:
@@ -695,6 +688,31 @@ def admit_patient(
     assert result.admission_id is not None
     flags = pending_eligibility_flags(db, result.admission_id, now, rules=rules)
     return Admitted(admission_id=result.admission_id, eligibility_flags=tuple(flags))
+
+
+def checked_admission(
+    patient: c.Patient,
+    admission: c.Admission,
+    history: c.History | None,
+    prior_toxicities: Sequence[c.PriorToxicity] = (),
+) -> c.Course:
+    """Return the new admission as a course, checked exactly as a course file is; raise
+    Refused naming the field (`patient.weight_kg`, `prior_toxicities[0].resolved`, ...).
+
+    The values may be of any type (they come from a form): a wrong type is refused, not a crash.
+    """
+    new_course = c.Course(
+        patient=patient,
+        admission=admission,
+        history=history,
+        prior_toxicities=tuple(prior_toxicities),
+    )
+    try:
+        checked = c.parse_course(c.course_to_dict(new_course))
+        _refuse_unstorable_text(checked)
+    except CourseError as error:
+        raise Refused({error.field: error.message}) from None
+    return checked
 
 
 # ---------------------------------------------------------------------------------------------
@@ -771,6 +789,7 @@ __all__ = [
     "acknowledge_flag",
     "active_acknowledgements",
     "admit_patient",
+    "checked_admission",
     "eligibility_acknowledged",
     "pending_eligibility_flags",
     "record_dose",
