@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, context, sheets, snapshots
+from dashboard.text import plain
 from il2_tox.services.ward import WardRow
 
 PATIENT_PAGE = str(Path(__file__).resolve().parent / "patient.py")
@@ -107,8 +108,10 @@ def ward_table() -> None:
         st.switch_page(PATIENT_PAGE, query_params={"patient": rows[selected[0]].patient_id})
     overdue = [r for r in rows if r.overdue]
     if overdue:
+        # Beds and names are free text: escaped, shown as typed, never as Markdown.
         st.warning(
-            "No vitals in the last 4 h: " + ", ".join(f"bed {r.bed} ({r.name})" for r in overdue)
+            "No vitals in the last 4 h: "
+            + ", ".join(plain(f"bed {r.bed} ({r.name})") for r in overdue)
         )
     with st.expander("Active flags by patient"):
         # One text element (names are free text: never Markdown), not one per line: a ward of
