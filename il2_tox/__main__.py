@@ -54,8 +54,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(command)
     args = parser.parse_args(args_list)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except Exception as error:
+        fault = _environment_fault(error)
+        if fault is None:
+            raise  # a defect: the traceback is wanted
+        code, line = fault
+        print(line, file=sys.stderr)
     return code
+
+
+def _environment_fault(error: Exception) -> tuple[int, str] | None:
+    """Return (exit code, one line) for a fault of the surroundings rather than of the code:
+    an unusable database URL (2, it is input), a database that cannot be reached or a file or
+    folder the system refuses (1). None for anything else."""
+    exc = sys.modules.get("sqlalchemy.exc")  # loaded only by commands that use the database
+    if exc is not None and isinstance(error, exc.ArgumentError):
+        return 2, f"IL2TOX_DATABASE_URL: not a database URL ({error})"
+    if exc is not None and isinstance(error, exc.OperationalError | exc.InterfaceError):
+        from il2_tox.store.engine import database_url, display_url
+
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        return 1, f"database {display_url(database_url())} cannot be used: {reason}"
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return 1, f"{where}{error.strerror or error.__class__.__name__}"
+    return None
 
 
 if __name__ == "__main__":

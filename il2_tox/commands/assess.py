@@ -88,6 +88,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"rules: {exc}", file=sys.stderr)
         return 2
     if args.db:
+        if args.out:
+            try:
+                open(args.out, "a", encoding="utf-8").close()  # can it be written? say so first
+            except OSError as error:
+                print(
+                    f"--out: cannot write {args.out} ({error.strerror or error})", file=sys.stderr
+                )
+                return 2
         return _cohort(rules, args.out, args.workers)
     courses: list[Course] = []
     for path in args.files:

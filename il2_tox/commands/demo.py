@@ -60,7 +60,11 @@ def run_demo(args: argparse.Namespace) -> int:
         return 2
     ward = demo_ward(now)
     if args.out:
-        return _write(ward, Path(args.out))
+        try:
+            return _write(ward, Path(args.out))
+        except OSError as error:
+            print(f"--out: cannot write to {args.out} ({error.strerror or error})", file=sys.stderr)
+            return 2
     return _load(ward)
 
 

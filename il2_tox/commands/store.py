@@ -137,7 +137,13 @@ def run_export(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     if args.output:
-        save_course(course, args.output)
+        try:
+            save_course(course, args.output)
+        except OSError as error:
+            print(
+                f"--output: cannot write {args.output} ({error.strerror or error})", file=sys.stderr
+            )
+            return 2
         print(f"{args.output}: {len(course.observations)} observations, {len(course.doses)} doses")
     else:
         sys.stdout.write(dump_course(course))
