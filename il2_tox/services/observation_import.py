@@ -79,7 +79,15 @@ def parse_observation_csv(text: str) -> list[CsvRow]:
     Blank lines are skipped. Quantities are read as numbers (a comma decimal too); coded
     values (ACVPU, crackles, ...) as text. A blank unit, period or limit is absent.
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _parse_csv(text)
+    except csv.Error as error:  # a stray quote or line break the csv module cannot read
+        raise Refused({"file": f"cannot be read as CSV ({error})"}) from None
+
+
+def _parse_csv(text: str) -> list[CsvRow]:
+    # newline="": the csv module does its own line endings (a lone CR inside a cell is text).
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = [name.strip() for name in reader.fieldnames or ()]
     missing = [name for name in CSV_REQUIRED if name not in header]
     unknown = [name for name in header if name not in CSV_REQUIRED + CSV_OPTIONAL]

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from dashboard import admission_form
 from il2_tox.course import CourseError, parse_course_text
 from il2_tox.services.errors import Refused
+from il2_tox.services.observation_import import parse_observation_csv
 from tests import fuzzing
 from tests.builders import CourseBuilder
 
@@ -142,3 +143,23 @@ def test_an_unreadable_birth_date_is_refused_naming_it() -> None:
     with pytest.raises(Refused) as refused:
         admission_form.new_admission(values, [])
     assert refused.value.field == "patient.birth_date"
+
+
+def test_a_csv_with_a_carriage_return_inside_a_row_is_read_or_refused_never_a_crash() -> None:
+    """It raised `_csv.Error: new-line character seen in unquoted field`."""
+    text = "time,code,value,unit\n2026-11-20T06:00:00Z,8867-4,9\r0,/min\n"
+    with pytest.raises(Refused) as refused:
+        parse_observation_csv(text)
+    assert set(refused.value.errors) == {"row 2.unit", "row 3.code"}
+
+
+def test_old_mac_line_endings_are_rows() -> None:
+    rows = parse_observation_csv("time,code,value,unit\r2026-11-20T06:00:00Z,8867-4,90,/min\r")
+    assert [row.observation.value for row in rows] == [90]
+
+
+def test_a_csv_the_csv_module_cannot_read_is_refused_naming_the_file() -> None:
+    text = 'time,code,value,unit\n"' + "x" * 200_000 + '",8867-4,90,/min\n'
+    with pytest.raises(Refused) as refused:
+        parse_observation_csv(text)
+    assert refused.value.field == "file"
