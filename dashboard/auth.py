@@ -40,6 +40,7 @@ from il2_tox.services.users import (
     PERSON_ROLES,
     SignedIn,
     authenticate,
+    check_still_allowed,
     record_sign_out,
     sso_sign_in,
 )
@@ -247,6 +248,13 @@ def require_role(*roles: str) -> SignedIn:
         st.stop()
     if user.role not in roles:
         st.error(f"This page is for {', '.join(roles)} accounts; you are signed in as {user.role}.")
+        st.stop()
+    try:  # what the session remembers is not enough: the account as it is now
+        check_still_allowed(context.database(), user, roles, "see this page")
+    except PermissionDenied as denied:
+        record_sign_out(context.database(), user, reason="account no longer allowed")
+        _forget_session()
+        st.error(f"{denied} You have been signed out.")
         st.stop()
     return user
 

@@ -381,6 +381,16 @@ def acting_user(
     return user
 
 
+def check_still_allowed(
+    db: Database, actor: SignedIn | None, roles: Collection[str], action: str
+) -> None:
+    """Raise PermissionDenied unless the actor's account, read now, may do `action` (see
+    `acting_user`). For pages, which show records without writing: an account disabled, or
+    given another role, after its owner signed in loses what it could see at once."""
+    with db.read_session() as session:
+        acting_user(session, actor, roles, action)
+
+
 # ---------------------------------------------------------------------------------------------
 # Account administration: admins (or the command line) create, disable, enable, reset, unlock
 # and map single sign-on identities. Accounts are never deleted (the database refuses it).

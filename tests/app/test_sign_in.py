@@ -9,7 +9,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from dashboard.auth import LOCKOUT_HINT, SESSION_KEY
-from il2_tox.services.users import SignedIn
+from il2_tox.services.users import SignedIn, SystemActor, set_active
 from il2_tox.store import Database
 from il2_tox.store.models import AuditEvent
 from tests.app.conftest import APP, PAGES, PASSWORD, sign_in, signed_in_app
@@ -132,3 +132,18 @@ def test_a_locked_account_gets_the_same_message_as_a_wrong_password(ward_db: Dat
         assert [c.value for c in attempt.caption][-1] == LOCKOUT_HINT
         assert SESSION_KEY not in attempt.session_state
     assert ("nurse", "lock") in actions(ward_db)
+
+
+def test_an_account_disabled_after_sign_in_is_signed_out_at_its_next_page_run(
+    ward_db: Database,
+) -> None:
+    app = signed_in_app("physician")
+    assert app.session_state[SESSION_KEY].username == "physician"
+    set_active(ward_db, "physician", False, actor=SystemActor("cli:test"), reason="left")
+
+    app.run()
+
+    assert not app.exception, app.exception
+    assert SESSION_KEY not in app.session_state
+    assert any("is not active" in error.value for error in app.error)
+    assert ("physician", "sign_out") in actions(ward_db)
