@@ -26,6 +26,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import context
+from dashboard.faults import DATABASE_FAULTS
 from il2_tox.services.drafts import (
     encode_draft,
     idle_expired,
@@ -251,6 +252,10 @@ def require_role(*roles: str) -> SignedIn:
         st.stop()
     try:  # what the session remembers is not enough: the account as it is now
         check_still_allowed(context.database(), user, roles, "see this page")
+    except DATABASE_FAULTS:
+        # The database is down or busy: the page shows what this session last read (and
+        # says so) and every save still checks the account itself.
+        pass
     except PermissionDenied as denied:
         record_sign_out(context.database(), user, reason="account no longer allowed")
         _forget_session()
