@@ -68,8 +68,9 @@ def read_or_last(name: str, read: Callable[[], T]) -> T:
     return value
 
 
-def offline_notice() -> None:
-    """Say, once per run, that the page shows an earlier reading (if `read_or_last` fell back)."""
+def offline_notice(entry: bool = True) -> None:
+    """Say, once per run, that the page shows an earlier reading (if `read_or_last` fell back);
+    `entry`: the page has forms (what is typed is kept, Save works once the database is back)."""
     reason = st.session_state.pop(_OFFLINE, None)
     if reason is None:
         return
@@ -77,7 +78,7 @@ def offline_notice() -> None:
     since = min((at for _, at in last.values()), default=None)
     st.warning(
         f"The database cannot be reached ({reason}): the patient and advice shown are as last "
-        f"read at {context.local(since, '%H:%M:%S')}. What you type is kept; Save works once "
-        "the database is back.",
+        f"read at {context.local(since, '%H:%M:%S')}."
+        + (" What you type is kept; Save works once the database is back." if entry else ""),
         icon=":material/cloud_off:",
     )

@@ -14,7 +14,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, charts, context, sheets, snapshots
+from dashboard import auth, charts, context, faults, sheets, snapshots
 from dashboard.corrections_form import corrections_section
 from il2_tox.assess import Assessment
 from il2_tox.course import Course
@@ -253,9 +253,14 @@ def chart_area(admission_id: int, view: str, groups: tuple[str, ...]) -> None:
     """
     # Read, assessed and drawn only when something was written or the minute turned; shared
     # by every session showing this chart.
-    drawn = snapshots.chart(
-        context.database(), context.rules(), admission_id, groups, context.now()
+    # The database down or busy: what this session last drew, and a notice saying so.
+    drawn = faults.read_or_last(
+        f"chart.{admission_id}.{groups}",
+        lambda: snapshots.chart(
+            context.database(), context.rules(), admission_id, groups, context.now()
+        ),
     )
+    faults.offline_notice(entry=False)
     if drawn is None:
         st.warning("This admission is no longer in the database; choose another patient.")
         return
@@ -286,7 +291,10 @@ def chart_area(admission_id: int, view: str, groups: tuple[str, ...]) -> None:
 
 user = auth.require_role("nurse", "physician", "admin")
 st.title("Patient chart", anchor=False)
-admissions = sorted(snapshots.admissions(context.database()), key=_bed_order)
+admissions = sorted(
+    faults.read_or_last("chart.admissions", lambda: snapshots.admissions(context.database())),
+    key=_bed_order,
+)
 if not admissions:
     st.info("No patients admitted. Load the demo ward with `python -m il2_tox demo`.")
     st.stop()
@@ -319,6 +327,7 @@ if view == CHART:
 chart_area(by_mrn[mrn].admission_id, view, tuple(groups))
 # Outside the refreshing fragment: a rerun every 2 s would lose what is typed in a correction.
 corrections_section(by_mrn[mrn].admission_id, user)
+faults.offline_notice()  # if the corrections' own reads fell back to the last reading
 # Printable sheets, made only when asked (outside the refreshing chart area).
 printing, vitals_sheet = st.columns(2)
 with printing:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, context, sheets, snapshots
+from dashboard import auth, context, faults, sheets, snapshots
 from dashboard.text import plain
 from il2_tox.services.ward import WardRow
 
@@ -67,7 +67,11 @@ def ward_table() -> None:
     """Draw the ward; reruns alone every 5 s so nobody presses reload (cheap when unchanged)."""
     now = context.now()
     # Re-read and re-assessed only when something was written or the minute turned.
-    rows = list(snapshots.ward(context.database(), context.rules(), now))
+    # The database down or busy: the rows this session last read, and a notice saying so.
+    rows = faults.read_or_last(
+        "ward", lambda: list(snapshots.ward(context.database(), context.rules(), now))
+    )
+    faults.offline_notice(entry=False)
     st.caption(
         f"{len(rows)} patients · updated {context.local(now, '%H:%M:%S')} "
         f"({context.ward_timezone().key})"
