@@ -9,7 +9,7 @@ SHA-256 of the document handed out. The document is made first and returned only
 audit entry is committed: no sheet leaves without its entry.
 
 The content comes from the existing services, never re-derived: the courses from
-`course_io` (`iter_courses`, `export_course`), flags and advice from `assess`, the ward line
+`course_io` (`iter_courses`, and its reading of one stored course), flags and advice from `assess`, the ward line
 from `ward.summarize`, acknowledgements from `bedside.active_acknowledgements`.
 """
 
@@ -27,7 +27,8 @@ from il2_tox.rules.config import Rules, load_rules
 from il2_tox.services.bedside import active_acknowledgements
 from il2_tox.services.course_io import (
     NotFound,
-    export_course,
+    _course_of,
+    _find_admission,
     iter_courses,
     list_admissions,
 )
@@ -114,6 +115,14 @@ def _acknowledged(
     }
 
 
+def _stored_course(db: Database, patient_id: str) -> Course:
+    """Return the patient's latest course, read only: the sheet's own entry is the audit of the
+    export (`export_course` would write a second one, by the command line's name, and write it
+    even when the request is then refused). Raise NotFound for an unknown MRN."""
+    with db.read_session() as session:
+        return _course_of(session, _find_admission(session, patient_id, None))
+
+
 def build_handoffs(
     db: Database, now: datetime, rules: Rules, patient_id: str | None = None
 ) -> list[PatientHandoff]:
@@ -124,7 +133,7 @@ def build_handoffs(
     if patient_id is not None:
         admissions = [a for a in admissions if a.patient_id == patient_id]
         if not admissions:
-            export_course(db, patient_id)  # NotFound names an unknown MRN
+            _stored_course(db, patient_id)  # NotFound names an unknown MRN
             raise NotFound(f"{patient_id} has no current admission (discharged)")
     ids = [a.admission_id for a in admissions]
     courses: Sequence[Course] = list(iter_courses(db, admissions=ids)) if ids else []
@@ -204,7 +213,7 @@ def build_vitals_sheet(
 
     Raise NotFound for an unknown MRN, ValueError naming the cycles for a cycle not in it.
     """
-    course = export_course(db, patient_id)
+    course = _stored_course(db, patient_id)
     return vitals_sheet(course, assess(course, rules), cycle)
 
 

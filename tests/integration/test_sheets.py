@@ -60,11 +60,12 @@ def signed_in(db: Database, username: str) -> SignedIn:
 
 
 def exports(db: Database) -> list[m.AuditEvent]:
+    """Return every export entry: the sheets' own and any plain `export` (there must be none)."""
     with db.read_session() as session:
         return list(
             session.scalars(
                 select(m.AuditEvent)
-                .where(m.AuditEvent.action.like("export_%"))
+                .where(m.AuditEvent.action.like("export%"))
                 .order_by(m.AuditEvent.id)
             )
         )
