@@ -9,8 +9,9 @@ SHA-256 of the document handed out. The document is made first and returned only
 audit entry is committed: no sheet leaves without its entry.
 
 The content comes from the existing services, never re-derived: the courses from
-`course_io` (`iter_courses`, and its reading of one stored course), flags and advice from `assess`, the ward line
-from `ward.summarize`, acknowledgements from `bedside.active_acknowledgements`.
+`course_io` (`iter_courses`, and its reading of one stored course), flags and advice from
+`assess`, the ward line from `ward.summarize`, acknowledgements from
+`bedside.active_acknowledgements`.
 """
 
 from __future__ import annotations
