@@ -20,7 +20,7 @@ REASON = "repeat reading <b>same arm</b>"
 def test_a_physician_corrects_a_value_and_sees_the_original_struck_through(
     server: str, browser: Any
 ) -> None:
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page = browser.new_page(viewport={"width": 1600, "height": 1800})
     try:
         page.goto(server, wait_until="domcontentloaded")
         page.get_by_label("Username", exact=True).wait_for(timeout=30_000)
@@ -35,7 +35,11 @@ def test_a_physician_corrects_a_value_and_sees_the_original_struck_through(
         page.get_by_text("Correct an entry (wrong value, or entered in error)").click(
             timeout=30_000
         )
-        page.get_by_role("button", name="Correct SBP").first.click(timeout=30_000)
+        trigger = page.get_by_role("button", name="Correct SBP").first
+        # As a person does: scroll the button up to mid-screen so the form it opens (a popover
+        # drawn below it, outside the page's flow) fits on the screen.
+        trigger.evaluate("button => button.scrollIntoView({block: 'center'})")
+        trigger.click(timeout=30_000)
         value = page.get_by_label("New value (mmHg)", exact=True)
         value.wait_for(timeout=10_000)
         value.fill("101")
