@@ -69,7 +69,7 @@ def test_an_idle_session_signs_itself_out_without_a_click(idle_server: str, brow
         page.get_by_role("heading", name="HD IL-2 ward").wait_for(timeout=30_000)
         # One minute of nothing, then the sidebar's 15 s check: back to the sign-in form.
         page.get_by_text("You were signed out after 1 minute without activity.").wait_for(
-            timeout=110_000
+            timeout=180_000
         )
         assert page.get_by_label("Username", exact=True).is_visible()
         assert page.get_by_role("heading", name="HD IL-2 ward").count() == 0
