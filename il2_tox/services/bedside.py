@@ -408,6 +408,11 @@ def _store_dose(
         return earlier, True
     admission = _admission(session, admission_id)
     doses = list(session.scalars(current_doses(admission_id)))
+    twin = next((d for d in doses if d.idempotency_key == key), None)
+    if twin is not None:
+        # The same submission, committed by a twin request between our two reads (under
+        # PostgreSQL's READ COMMITTED each statement sees the newest commits): a replay.
+        return twin, True
     now = m.utcnow()
     errors: dict[str, str] = {}
     if status not in DOSE_STATUSES:

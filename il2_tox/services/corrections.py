@@ -469,6 +469,10 @@ def _correct_once(
         if row is None:
             raise Refused({"record": f"there is no {entity} {row_id}"})
         successor = session.scalars(select(model).where(model.supersedes_id == row_id)).first()
+        if successor is not None and successor.idempotency_key == key:
+            # The same submission, committed by a twin request between our two reads (under
+            # PostgreSQL's READ COMMITTED each statement sees the newest commits): a replay.
+            return _result(entity, successor, replayed=True)
         if successor is not None:
             by = session.get_one(m.User, successor.recorded_by).display_name
             withdrawn = _status(successor) == "entered_in_error"

@@ -71,6 +71,10 @@ def test_an_idle_session_signs_itself_out_without_a_click(idle_server: str, brow
         page.get_by_text("You were signed out after 1 minute without activity.").wait_for(
             timeout=180_000
         )
+        # Streamlit draws the rerun element by element: the notice can show a moment before
+        # the form under it, so wait for each (a timeout here is a failure).
+        page.get_by_label("Username", exact=True).wait_for(state="visible", timeout=30_000)
+        page.get_by_role("heading", name="HD IL-2 ward").wait_for(state="detached", timeout=30_000)
         assert page.get_by_label("Username", exact=True).is_visible()
         assert page.get_by_role("heading", name="HD IL-2 ward").count() == 0
     finally:
