@@ -32,6 +32,7 @@ from il2_tox.services.users import SignedIn, SystemActor, add_user, authenticate
 from il2_tox.store import Database
 from il2_tox.store.models import AuditEvent, Dose, FlagAcknowledgement, Observation, User
 from tests.builders import ADMITTED, CourseBuilder
+from tests.integration.interleave import twin_commits_after_key_lookup
 
 HR, SBP, TEMP, URINE, ACVPU = "8867-4", "8480-6", "8310-5", "9187-6", "il2tox:acvpu"
 STEROIDS = "eligibility.systemic_steroids"
@@ -957,3 +958,32 @@ def test_only_nurses_and_physicians_admit(db: Database, root: SignedIn) -> None:
         with pytest.raises(PermissionDenied):
             admit_patient(db, patient=PATIENT, admission=admission_now(), history=None, actor=actor)
     assert audit(db, "import") == []
+
+
+def test_a_dose_twin_committed_between_the_key_look_up_and_the_dose_read_is_a_replay(
+    db: Database, admission_id: int, ada: SignedIn
+) -> None:
+    """A double click on 'given' on PostgreSQL: the twin commits after this request looked up
+    its key and before it read the course's doses. The twin is found among the doses read (the
+    unique key would otherwise stop a second copy numbered next, at the insert)."""
+    if db.backend == "sqlite":
+        pytest.skip("SQLite serializes writers from BEGIN IMMEDIATE: this window cannot open")
+    given_at = now() - timedelta(minutes=1)
+
+    def submit() -> bedside.DoseResult:
+        return record_dose(
+            db,
+            admission_id,
+            status="held",
+            time=given_at,
+            reason="SBP 84 < target 85",
+            actor=ada,
+            idempotency_key="dose-form-1",
+        )
+
+    with twin_commits_after_key_lookup(submit) as twin:
+        result = submit()
+    (first,) = twin
+    assert isinstance(first, bedside.DoseResult) and not first.replayed
+    assert result.replayed and result.dose_id == first.dose_id
+    assert count(db, Dose) == 1

@@ -35,6 +35,7 @@ from il2_tox.services.users import SignedIn, SystemActor, add_user, authenticate
 from il2_tox.store import Database
 from il2_tox.store.models import AuditEvent, Dose, Observation
 from tests.builders import CourseBuilder
+from tests.integration.interleave import twin_commits_after_key_lookup
 
 HR, SBP = "8867-4", "8480-6"
 
@@ -709,3 +710,24 @@ def test_the_course_always_shows_the_last_correction_of_each_record(
         assert audited == sum(versions) - 3
 
     check()
+
+
+def test_a_twin_committed_between_the_key_look_up_and_the_record_read_is_a_replay(
+    db: Database, admission_id: int, ada: SignedIn, ada_sbp: int
+) -> None:
+    """The exact window of a double click on PostgreSQL (seen once in CI as a false 'changed
+    by Ada' refusal): the twin commits after this request looked up its key and before it read
+    the record's successor."""
+    if db.backend == "sqlite":
+        pytest.skip("SQLite serializes writers from BEGIN IMMEDIATE: this window cannot open")
+
+    def submit() -> corr.Correction:
+        return amend_observation(db, ada_sbp, value=94, reason="a", actor=ada, idempotency_key="k")
+
+    with twin_commits_after_key_lookup(submit) as twin:
+        result = submit()
+    (first,) = twin
+    assert isinstance(first, corr.Correction) and not first.replayed
+    assert result.replayed and result.correction_id == first.correction_id
+    assert count(db, Observation) == 3
+    assert len(audit(db, "amend_observation")) == 1
