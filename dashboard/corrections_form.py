@@ -1,5 +1,6 @@
 """Correct an entry on the patient chart: pick a dose, see its record and the observations up to
-it, and correct a value or mark it entered in error, with a reason.
+it, and correct a value (its unit, the time it was taken) or a dose record, or mark it entered in
+error, with a reason. Each form opens in a modal dialog, always on the screen.
 
 UI only: the rules (who may correct, the window, the version check, the idempotency key) are in
 `il2_tox.services.corrections`. Each form names the version it showed, so a save after someone
