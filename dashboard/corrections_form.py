@@ -1,5 +1,6 @@
 """Correct an entry on the patient chart: pick a dose, see its record and the observations up to
-it, and correct a value or mark it entered in error, with a reason.
+it, and correct a value (its unit, the time it was taken) or a dose record, or mark it entered in
+error, with a reason. Each form opens in a modal dialog, always on the screen.
 
 UI only: the rules (who may correct, the window, the version check, the idempotency key) are in
 `il2_tox.services.corrections`. Each form names the version it showed, so a save after someone
@@ -75,13 +76,21 @@ def _who(v: ObservationVersion | DoseVersion) -> str:
 
 def history_lines(record: Record[ObservationVersion] | Record[DoseVersion]) -> list[str]:
     """Return the record's versions as Markdown lines, every free text escaped: earlier ones
-    (and a withdrawn current one) struck through, each correction with who, when and why."""
+    (and a withdrawn current one) struck through, each correction with who, when and why; an
+    observation's time when its versions differ in it."""
+
+    versions: Sequence[ObservationVersion | DoseVersion] = record.versions
+    # An observation's time is shown when a correction changed it (else the versions would
+    # read the same): "SBP 84 mmHg taken 27 Nov 14:05".
+    times = {v.observed_at for v in versions if isinstance(v, ObservationVersion)}
 
     def text(v: ObservationVersion | DoseVersion) -> str:
-        return observation_text(v) if isinstance(v, ObservationVersion) else dose_text(v)
+        if isinstance(v, DoseVersion):
+            return dose_text(v)
+        taken = f" taken {context.local(v.observed_at)}" if len(times) > 1 else ""
+        return observation_text(v) + taken
 
     lines = []
-    versions: Sequence[ObservationVersion | DoseVersion] = record.versions
     for i, v in enumerate(versions):
         status = v.status if isinstance(v, ObservationVersion) else v.record_status
         struck = i < len(versions) - 1 or status == "entered_in_error"
@@ -122,7 +131,13 @@ def _key(kind: str, record_id: int, gen: int) -> str:
 
 
 def _message(kind: str, record_id: int, level: str, text: str) -> None:
-    st.session_state[f"corr.msg.{kind}.{record_id}"] = (level, text)
+    """Keep a refusal for the open form, or a success for the page (the form closes)."""
+    if level == "error":
+        st.session_state[f"corr.err.{kind}.{record_id}"] = text
+    else:
+        st.session_state.pop(f"corr.err.{kind}.{record_id}", None)
+        st.session_state[f"corr.msg.{kind}.{record_id}"] = text
+        st.session_state["corr.toast"] = text
 
 
 def _refusal_text(refusal: Refused) -> str:
@@ -161,6 +176,8 @@ def _save(
                 db,
                 shown_id,
                 value=st.session_state.get(_widget(kind, record_id, gen, "value")),
+                unit=st.session_state.get(_widget(kind, record_id, gen, "unit")),
+                observed_at=_typed_time(kind, record_id, gen, shown),
                 reason=reason,
                 actor=user,
                 idempotency_key=key,
@@ -172,7 +189,7 @@ def _save(
                 db,
                 shown_id,
                 status=st.session_state.get(_widget(kind, record_id, gen, "status")) or "",
-                time=_dose_time(kind, record_id, gen, shown),
+                time=_typed_time(kind, record_id, gen, shown),
                 dose_reason=st.session_state.get(_widget(kind, record_id, gen, "dose_reason")),
                 reason=reason,
                 actor=user,
@@ -192,14 +209,21 @@ def _save(
         return
     done = "marked entered in error" if result.status == "entered_in_error" else "corrected"
     again = " (already saved: a repeated click stored nothing twice)" if result.replayed else ""
-    _message(kind, record_id, "success", f"Saved: {done}{again}.")
+    _message(kind, record_id, "success", f"Saved: {done}{again}. {_name(shown)}")
     st.session_state[f"corr.gen.{kind}.{record_id}"] = gen + 1
+    _close()
 
 
-def _dose_time(
+def _name(v: ObservationVersion | DoseVersion) -> str:
+    if isinstance(v, ObservationVersion):
+        return f"{charts.short_name(v.code)} of {context.local(v.observed_at)}"
+    return f"Dose {v.number} of cycle {v.cycle}"
+
+
+def _typed_time(
     kind: str, record_id: int, gen: int, shown: ObservationVersion | DoseVersion
 ) -> datetime:
-    """Return the dose time as typed on the ward clock (the shown time if a box was cleared)."""
+    """Return the time as typed on the ward clock (the shown time if a box was cleared)."""
     typed = observed_at(
         st.session_state.get(_widget(kind, record_id, gen, "date")),
         st.session_state.get(_widget(kind, record_id, gen, "clock")),
@@ -213,15 +237,49 @@ def _dose_time(
 
 
 # ---------------------------------------------------------------------------------------------
-# Drawing
+# The form: a modal dialog, always on the screen whatever the page's scroll or the screen's
+# height (a popover opened below its button and ran off a short screen). One is open at a time.
+
+OPEN = "corr.open"
 
 
-def _show_message(kind: str, record_id: int) -> None:
-    found = st.session_state.get(f"corr.msg.{kind}.{record_id}")
-    if found is None:
-        return
-    level, text = found
-    (st.error if level == "error" else st.success)(plain(text))
+def _open(admission_id: int, kind: str, record_id: int) -> None:
+    st.session_state[OPEN] = (admission_id, kind, record_id)
+
+
+def _close() -> None:
+    """Close the form (after a save, or Cancel): its refusal, if any, goes with it."""
+    found = st.session_state.pop(OPEN, None)
+    if found is not None:
+        _, kind, record_id = found
+        st.session_state.pop(f"corr.err.{kind}.{record_id}", None)
+
+
+def _is_open(admission_id: int, kind: str, record_id: int) -> bool:
+    return bool(st.session_state.get(OPEN) == (admission_id, kind, record_id))
+
+
+def _open_button(admission_id: int, kind: str, record_id: int, label: str) -> None:
+    st.button(
+        label,
+        icon=":material/edit:",
+        key=f"corr.{kind}.{record_id}.open",
+        on_click=_open,
+        args=(admission_id, kind, record_id),
+    )
+
+
+def _time_boxes(kind: str, record_id: int, gen: int, moment: datetime, what: str) -> None:
+    """A date box and a time box on the ward clock, whole minutes."""
+    local = moment.astimezone(context.ward_timezone())
+    day, clock = st.columns(2)
+    day.date_input(f"{what} date", value=local.date(), key=_widget(kind, record_id, gen, "date"))
+    clock.time_input(
+        f"{what} time",
+        value=local.time().replace(second=0, microsecond=0),
+        step=60,
+        key=_widget(kind, record_id, gen, "clock"),
+    )
 
 
 def _buttons(
@@ -232,9 +290,10 @@ def _buttons(
         key=_widget(kind, record_id, gen, "reason"),
         max_chars=2000,
     )
-    save, withdraw = st.columns(2)
+    save, withdraw, cancel = st.columns([4, 4, 2])
     save.form_submit_button(
         "Save correction",
+        type="primary",
         key=_widget(kind, record_id, gen, "save"),
         on_click=_save,
         args=(kind, record_id, gen, shown, user, False),
@@ -245,45 +304,74 @@ def _buttons(
         on_click=_save,
         args=(kind, record_id, gen, shown, user, True),
     )
+    cancel.form_submit_button(
+        "Cancel", key=_widget(kind, record_id, gen, "cancel"), on_click=_close
+    )
 
 
-def _observation(record: Record[ObservationVersion], user: SignedIn) -> None:
-    record_id = record.original.observation_id
-    current = record.current
+def _dialog_head(
+    kind: str, record_id: int, record: Record[ObservationVersion] | Record[DoseVersion]
+) -> bool:
+    """Draw the record's versions and any refusal; return False if the form has closed."""
+    if st.session_state.get(OPEN) is None or st.session_state[OPEN][1:] != (kind, record_id):
+        # Saved or cancelled inside the dialog (it reruns alone): redraw the page, which
+        # closes it and shows the record's new version.
+        st.rerun()
+        return False
     for line in history_lines(record):
         st.markdown(line)
-    _show_message("obs", record_id)
-    if record.withdrawn:
+    refusal = st.session_state.get(f"corr.err.{kind}.{record_id}")
+    if refusal is not None:
+        st.error(plain(refusal))
+    return True
+
+
+def _observation_form(record: Record[ObservationVersion], user: SignedIn) -> None:
+    record_id = record.original.observation_id
+    if not _dialog_head("obs", record_id, record):
         return
+    current = record.current
     gen = _gen("obs", record_id)
     _key("obs", record_id, gen)  # made with the form: both clicks of a double click carry it
-    with (
-        st.popover(f"Correct {charts.short_name(current.code)}", icon=":material/edit:"),
-        st.form(f"corr.form.obs.{record_id}.{gen}", enter_to_submit=False),
-    ):
-        unit = units.display_unit(current.entered_unit) if current.entered_unit else ""
-        st.text_input(
-            f"New value{f' ({unit})' if unit else ''}",
-            key=_widget("obs", record_id, gen, "value"),
-        )
+    spec = units.spec_for(current.code)
+    choices = [u.ucum for u in spec.units] if spec is not None else []
+    entered = current.entered_value if current.entered_value is not None else current.value
+    with st.form(f"corr.form.obs.{record_id}.{gen}", enter_to_submit=False):
+        if len(choices) > 1:
+            # The value is read in the unit chosen beside it (the service converts).
+            value_box, unit_box = st.columns([3, 2])
+            value_box.text_input(
+                "New value",
+                value=format_number(entered),
+                key=_widget("obs", record_id, gen, "value"),
+            )
+            unit_now = current.entered_unit or current.unit
+            unit_box.selectbox(
+                "Unit",
+                choices,
+                index=choices.index(unit_now) if unit_now in choices else 0,
+                format_func=units.display_unit,
+                key=_widget("obs", record_id, gen, "unit"),
+            )
+        else:
+            unit = units.display_unit(current.entered_unit) if current.entered_unit else ""
+            st.text_input(
+                f"New value{f' ({unit})' if unit else ''}",
+                value=format_number(entered),
+                key=_widget("obs", record_id, gen, "value"),
+            )
+        _time_boxes("obs", record_id, gen, current.observed_at, "Observation")
         _buttons("obs", record_id, gen, current, user)
 
 
-def _dose(record: Record[DoseVersion], user: SignedIn) -> None:
+def _dose_form(record: Record[DoseVersion], user: SignedIn) -> None:
     record_id = record.original.dose_id
-    current = record.current
-    st.markdown(f"**Dose {current.number} of cycle {current.cycle}**")
-    for line in history_lines(record):
-        st.markdown(line)
-    _show_message("dose", record_id)
-    if record.withdrawn:
+    if not _dialog_head("dose", record_id, record):
         return
+    current = record.current
     gen = _gen("dose", record_id)
     _key("dose", record_id, gen)
-    with (
-        st.popover("Correct the dose", icon=":material/edit:"),
-        st.form(f"corr.form.dose.{record_id}.{gen}", enter_to_submit=False),
-    ):
+    with st.form(f"corr.form.dose.{record_id}.{gen}", enter_to_submit=False):
         st.radio(
             "Dose",
             DOSE_STATUSES,
@@ -292,15 +380,7 @@ def _dose(record: Record[DoseVersion], user: SignedIn) -> None:
             horizontal=True,
             key=_widget("dose", record_id, gen, "status"),
         )
-        local = current.time.astimezone(context.ward_timezone())
-        day, clock = st.columns(2)
-        day.date_input("Dose date", value=local.date(), key=_widget("dose", record_id, gen, "date"))
-        clock.time_input(
-            "Dose time",
-            value=local.time().replace(second=0, microsecond=0),
-            step=60,
-            key=_widget("dose", record_id, gen, "clock"),
-        )
+        _time_boxes("dose", record_id, gen, current.time, "Dose")
         st.text_input(
             "Reason held or not given",
             value=current.reason or "",
@@ -308,6 +388,45 @@ def _dose(record: Record[DoseVersion], user: SignedIn) -> None:
             max_chars=500,
         )
         _buttons("dose", record_id, gen, current, user)
+
+
+# Not dismissible by a tap outside it or Esc: that would drop what was typed. Cancel closes it.
+_observation_dialog = st.dialog("Correct an observation", width="medium", dismissible=False)(
+    _observation_form
+)
+_dose_dialog = st.dialog("Correct a dose record", width="medium", dismissible=False)(_dose_form)
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing the records on the page
+
+
+def _show_message(kind: str, record_id: int) -> None:
+    found = st.session_state.get(f"corr.msg.{kind}.{record_id}")
+    if found is not None:
+        st.success(plain(found))
+
+
+def _observation(admission_id: int, record: Record[ObservationVersion]) -> None:
+    record_id = record.original.observation_id
+    for line in history_lines(record):
+        st.markdown(line)
+    _show_message("obs", record_id)
+    if not record.withdrawn:
+        _open_button(
+            admission_id, "obs", record_id, f"Correct {charts.short_name(record.current.code)}"
+        )
+
+
+def _dose(admission_id: int, record: Record[DoseVersion]) -> None:
+    record_id = record.original.dose_id
+    current = record.current
+    st.markdown(f"**Dose {current.number} of cycle {current.cycle}**")
+    for line in history_lines(record):
+        st.markdown(line)
+    _show_message("dose", record_id)
+    if not record.withdrawn:
+        _open_button(admission_id, "dose", record_id, "Correct the dose")
 
 
 def _groups(doses: Sequence[Record[DoseVersion]]) -> list[tuple[str, str]]:
@@ -327,6 +446,10 @@ def corrections_section(admission_id: int, user: SignedIn) -> None:
     """Draw the corrections of one admission (nurses and physicians; the service checks)."""
     if user.role not in CORRECTING_ROLES:
         return
+    saved = st.session_state.pop("corr.toast", None)
+    if saved is not None:
+        # Also where the record moved out of the interval shown (its time was corrected).
+        st.toast(plain(saved), icon=":material/check:")
     with st.expander("Correct an entry (wrong value, or entered in error)", icon=":material/edit:"):
         st.caption(
             "The original stays, struck through, with who corrected it, when and why. A nurse "
@@ -356,7 +479,7 @@ def corrections_section(admission_id: int, user: SignedIn) -> None:
             earlier = [d.current.time for d in counted if d.current.time < until]
             since = max(earlier) if earlier else None
         if dose is not None:
-            _dose(dose, user)
+            _dose(admission_id, dose)
         records = faults.read_or_last(
             f"corr.obs.{admission_id}.{picked}",
             lambda: observation_records(db, admission_id, since=since, until=until),
@@ -365,4 +488,18 @@ def corrections_section(admission_id: int, user: SignedIn) -> None:
             st.caption("No observations in this interval.")
         for record in records:
             with st.container(border=True):
-                _observation(record, user)
+                _observation(admission_id, record)
+    # Outside the expander: the dialog is drawn over the page, whatever is open or scrolled.
+    if (
+        dose is not None
+        and not dose.withdrawn
+        and _is_open(admission_id, "dose", dose.original.dose_id)
+    ):
+        _dose_dialog(dose, user)
+        return
+    for record in records:
+        if not record.withdrawn and _is_open(admission_id, "obs", record.original.observation_id):
+            _observation_dialog(record, user)
+            return
+    # A form left open on a record no longer shown (another patient, withdrawn meanwhile).
+    st.session_state.pop(OPEN, None)

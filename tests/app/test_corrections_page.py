@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
+from dashboard import context
 from il2_tox.services.bedside import Entry, record_dose, record_observations
 from il2_tox.services.corrections import amend_observation
 from il2_tox.services.course_io import list_admissions, load_course_from_db
@@ -62,7 +64,16 @@ def open_chart(role: str, patient: str = "DEMO-001") -> AppTest:
     return app
 
 
+def open_form(app: AppTest, row_id: int, kind: str = "obs") -> AppTest:
+    """Press the record's "Correct ..." button: its form opens in a dialog."""
+    app.button(key=f"corr.{kind}.{row_id}.open").click()
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
 def fill(app: AppTest, row_id: int, value: str, reason: str) -> None:
+    open_form(app, row_id)
     app.text_input(key=f"corr.obs.{row_id}.0.value").input(value)
     app.text_input(key=f"corr.obs.{row_id}.0.reason").input(reason)
 
@@ -110,6 +121,7 @@ def test_marking_a_value_entered_in_error_strikes_it_and_it_no_longer_counts(
 ) -> None:
     row_id = nurse_sbp(ward_db, 70)
     app = open_chart("nurse")
+    open_form(app, row_id)
     app.text_input(key=f"corr.obs.{row_id}.0.reason").input("wrong patient's monitor")
     press(app, row_id, "withdraw")
     assert 70 not in sbp_values(ward_db)
@@ -126,6 +138,7 @@ def test_a_correction_without_a_reason_is_refused_and_keeps_what_was_typed(
     row_id = nurse_sbp(ward_db)
     rows = count(ward_db, Observation)
     app = open_chart("nurse")
+    open_form(app, row_id)
     app.text_input(key=f"corr.obs.{row_id}.0.value").input("94")
     press(app, row_id)
     assert any("Reason for the correction: is required" in shown(e.value) for e in app.error), [
@@ -185,6 +198,7 @@ def test_a_dose_is_corrected_from_given_to_held(ward_db: Database) -> None:
     )
     app = open_chart("physician")
     app.selectbox(key=f"corr.group.{dose.admission_id}").set_value(str(dose.dose_id)).run()
+    open_form(app, dose.dose_id, "dose")
     app.radio(key=f"corr.dose.{dose.dose_id}.0.status").set_value("held")
     app.text_input(key=f"corr.dose.{dose.dose_id}.0.dose_reason").input("SBP 80")
     app.text_input(key=f"corr.dose.{dose.dose_id}.0.reason").input("wrong button")
@@ -209,6 +223,7 @@ def test_a_dose_time_is_corrected_on_the_ward_clock(ward_db: Database) -> None:
     )
     app = open_chart("nurse")
     app.selectbox(key=f"corr.group.{dose.admission_id}").set_value(str(dose.dose_id)).run()
+    open_form(app, dose.dose_id, "dose")
     earlier = given - timedelta(minutes=30)
     app.time_input(key=f"corr.dose.{dose.dose_id}.0.clock").set_value(earlier.time())
     app.date_input(key=f"corr.dose.{dose.dose_id}.0.date").set_value(earlier.date())
@@ -222,3 +237,151 @@ def test_a_dose_time_is_corrected_on_the_ward_clock(ward_db: Database) -> None:
 def test_an_admin_sees_no_corrections(ward_db: Database) -> None:
     app = open_chart("admin")
     assert not [e for e in app.expander if "Correct an entry" in e.label]
+
+
+def form_widgets(app: AppTest, row_id: int) -> list[str]:
+    """The keys of the observation's open form's text boxes (none when the form is closed)."""
+    return [w.key for w in app.text_input if w.key and w.key.startswith(f"corr.obs.{row_id}.")]
+
+
+def stored(db: Database, row_id: int) -> Observation:
+    """The current version of the observation first stored as `row_id`."""
+    with db.read_session() as session:
+        row = session.get_one(Observation, row_id)
+        while True:
+            later = session.scalars(
+                select(Observation).where(Observation.supersedes_id == row.id)
+            ).first()
+            if later is None:
+                return row
+            row = later
+
+
+def test_the_form_opens_with_the_value_as_recorded_and_closes_after_a_save(
+    ward_db: Database,
+) -> None:
+    row_id = nurse_sbp(ward_db)
+    app = open_chart("nurse")
+    assert form_widgets(app, row_id) == []  # closed until its button is pressed
+    open_form(app, row_id)
+    assert app.text_input(key=f"corr.obs.{row_id}.0.value").value == "84"
+    assert app.text_input(key=f"corr.obs.{row_id}.0.value").label == "New value (mmHg)"
+    # SBP has one accepted unit: no unit to choose.
+    assert not [s for s in app.selectbox if s.key == f"corr.obs.{row_id}.0.unit"]
+    fill(app, row_id, "94", "typed 84 for 94")
+    press(app, row_id)
+    assert form_widgets(app, row_id) == []
+    assert any("Saved: corrected. SBP" in shown(t.value) for t in app.toast)
+
+
+def test_cancel_closes_the_form_and_stores_nothing(ward_db: Database) -> None:
+    row_id = nurse_sbp(ward_db)
+    rows = count(ward_db, Observation)
+    app = open_chart("nurse")
+    fill(app, row_id, "94", "typed 84 for 94")
+    press(app, row_id, "cancel")
+    assert form_widgets(app, row_id) == []
+    assert count(ward_db, Observation) == rows
+
+
+def test_a_nurse_corrects_the_time_of_her_value_and_both_times_are_shown(
+    ward_db: Database,
+) -> None:
+    row_id = nurse_sbp(ward_db)
+    taken = stored(ward_db, row_id).observed_at
+    earlier = (taken - timedelta(minutes=40)).replace(second=0, microsecond=0)
+    local = earlier.astimezone(context.ward_timezone())
+    app = open_chart("nurse")
+    open_form(app, row_id)
+    app.date_input(key=f"corr.obs.{row_id}.0.date").set_value(local.date())
+    app.time_input(key=f"corr.obs.{row_id}.0.clock").set_value(local.time())
+    app.text_input(key=f"corr.obs.{row_id}.0.reason").input("taken before the walk")
+    press(app, row_id)
+    now = stored(ward_db, row_id)
+    assert now.id != row_id
+    assert now.observed_at == earlier
+    assert (now.entered_value, now.entered_unit) == ("84", "mm[Hg]")  # the value as recorded
+    lines = [shown(m) for m in markdown(app) if "SBP 84 mmHg taken" in shown(m)]
+    assert any(
+        line.startswith(f"~~SBP 84 mmHg taken {context.local(taken)}~~ · recorded by")
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith(f"**SBP 84 mmHg taken {context.local(earlier)}** · corrected by")
+        for line in lines
+    ), lines
+
+
+def test_an_untouched_time_keeps_its_seconds(ward_db: Database) -> None:
+    row_id = nurse_sbp(ward_db)
+    taken = stored(ward_db, row_id).observed_at
+    app = open_chart("nurse")
+    fill(app, row_id, "94", "typed 84 for 94")
+    press(app, row_id)
+    assert stored(ward_db, row_id).observed_at == taken
+
+
+def test_a_time_in_the_future_is_refused_naming_the_field_and_keeps_what_was_typed(
+    ward_db: Database,
+) -> None:
+    row_id = nurse_sbp(ward_db)
+    rows = count(ward_db, Observation)
+    later = (datetime.now(UTC) + timedelta(hours=3)).astimezone(context.ward_timezone())
+    app = open_chart("nurse")
+    fill(app, row_id, "94", "typed 84 for 94")
+    app.date_input(key=f"corr.obs.{row_id}.0.date").set_value(later.date())
+    app.time_input(key=f"corr.obs.{row_id}.0.clock").set_value(later.time().replace(second=0))
+    press(app, row_id)
+    errors = [shown(e.value) for e in app.error]
+    assert any("Observation time: " in e and "is in the future" in e for e in errors), errors
+    assert count(ward_db, Observation) == rows
+    assert app.text_input(key=f"corr.obs.{row_id}.0.value").value == "94"
+    assert app.text_input(key=f"corr.obs.{row_id}.0.reason").value == "typed 84 for 94"
+    assert app.date_input(key=f"corr.obs.{row_id}.0.date").value == later.date()
+
+
+def test_a_value_is_corrected_in_another_accepted_unit(ward_db: Database) -> None:
+    (temp,) = record_observations(
+        ward_db,
+        admission(ward_db),
+        [Entry("8310-5", 37.2, "Cel")],
+        datetime.now(UTC) - timedelta(minutes=1),
+        user(ward_db, "nurse"),
+        "temp-1",
+    ).observation_ids
+    app = open_chart("nurse")
+    open_form(app, temp)
+    unit = app.selectbox(key=f"corr.obs.{temp}.0.unit")
+    assert (unit.label, unit.value) == ("Unit", "Cel")
+    assert unit.options == ["°C", "°F"]
+    fill(app, temp, "101.3", "the device reads in F")
+    app.selectbox(key=f"corr.obs.{temp}.0.unit").set_value("[degF]")
+    press(app, temp)
+    now = stored(ward_db, temp)
+    assert now.value == pytest.approx(38.5)
+    assert (now.entered_value, now.entered_unit) == ("101.3", "[degF]")
+    assert any(shown(m).startswith("**Temp 101.3 °F** · corrected by") for m in markdown(app)), [
+        shown(m) for m in markdown(app)
+    ]
+
+
+def test_a_unit_that_makes_the_value_impossible_is_refused_naming_the_value(
+    ward_db: Database,
+) -> None:
+    (temp,) = record_observations(
+        ward_db,
+        admission(ward_db),
+        [Entry("8310-5", 37.2, "Cel")],
+        datetime.now(UTC) - timedelta(minutes=1),
+        user(ward_db, "nurse"),
+        "temp-1",
+    ).observation_ids
+    rows = count(ward_db, Observation)
+    app = open_chart("nurse")
+    open_form(app, temp)
+    app.selectbox(key=f"corr.obs.{temp}.0.unit").set_value("[degF]")  # 37.2 °F: not alive
+    app.text_input(key=f"corr.obs.{temp}.0.reason").input("unit")
+    press(app, temp)
+    assert any(shown(e.value).startswith("Not saved. New value: ") for e in app.error)
+    assert count(ward_db, Observation) == rows
+    assert app.selectbox(key=f"corr.obs.{temp}.0.unit").value == "[degF]"
