@@ -249,16 +249,21 @@ def _idle_sign_out(user: SignedIn, timeout: timedelta, at: datetime, held: list[
     st.session_state[NOTICE] = message
 
 
+def rerun_if_timed_out() -> None:
+    """Rerun the whole app (which signs out) if the session has timed out; else do nothing.
+
+    Call first in every fragment: a fragment's rerun skips the top of the app script, so
+    without this a refreshing fragment, or a click inside one, would still read as the user
+    after the timeout. The check itself is not activity.
+    """
+    if current_user() is not None and timed_out():
+        st.rerun(scope="app")
+
+
 @st.fragment(run_every=IDLE_CHECK)
 def _idle_watch() -> None:
     """Rerun the app once the session has timed out (this check itself is not activity)."""
-    last = st.session_state.get(LAST_ACTIVE)
-    try:
-        timeout = idle_timeout()
-    except ValueError:
-        return
-    if isinstance(last, datetime) and idle_expired(last, now(), timeout):
-        st.rerun(scope="app")
+    rerun_if_timed_out()
 
 
 # ---------------------------------------------------------------------------------------------

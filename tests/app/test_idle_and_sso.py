@@ -23,7 +23,7 @@ from dashboard.auth import LAST_ACTIVE, SESSION_KEY, SSO_BUTTON
 from il2_tox.services.drafts import split_draft, take_draft
 from il2_tox.services.users import SystemActor, authenticate, set_sso_subject
 from il2_tox.store import Database
-from il2_tox.store.models import AuditEvent, FlagAcknowledgement, Observation
+from il2_tox.store.models import AuditEvent, Dose, FlagAcknowledgement, Observation
 from tests.app import test_admission_page as admission_page
 from tests.app import test_corrections_page as corrections_page
 from tests.app import test_flags_page as flags_page
@@ -257,6 +257,36 @@ def test_an_unsaved_save_is_never_shown_to_another_user(ward_db: Database, clock
     assert (unsaved, minutes) == ([SAVE_SET], 15)
 
 
+def doses(db: Database) -> int:
+    with db.read_session() as session:
+        return int(session.scalar(select(func.count()).select_from(Dose)) or 0)
+
+
+def test_a_dose_recorded_after_the_timeout_is_not_recorded(ward_db: Database, clock: Clock) -> None:
+    before = doses(ward_db)
+    app = signed_in_app("nurse")
+    app.query_params["patient"] = "DEMO-003"
+    app.switch_page(ENTRY)
+    app.run()
+    wristband(app).check()
+    app.run()
+    next(r for r in app.radio if r.label == "Dose").set_value("held")
+    next(t for t in app.text_input if t.label.startswith("Reason")).input("SBP 84")
+    clock.at = T0 + timedelta(minutes=15)
+    next(b for b in app.button if b.label == "Record dose").click()
+    app.run()
+    assert not app.exception, app.exception
+    assert doses(ward_db) == before
+    assert audit(ward_db, "record_dose") == []
+    ((_, after),) = audit(ward_db, "sign_out")
+    assert after["unsaved"] == ["Dose (Record dose)"]
+    sign_in(app, "nurse")
+    app.switch_page(ENTRY)
+    app.run()
+    assert next(r for r in app.radio if r.label == "Dose").value == "held"
+    assert next(t.value for t in app.text_input if t.label.startswith("Reason")) == "SBP 84"
+
+
 def test_an_acknowledgement_after_the_timeout_is_not_made(ward_db: Database, clock: Clock) -> None:
     app = flags_page.open_flags()
     reason, _, button = flags_page.first_form(app)
@@ -354,6 +384,43 @@ def test_a_guarded_callback_does_nothing_and_is_named_once_timed_out(
     monkeypatch.setattr(auth, "current_user", lambda: None)
     save(3)
     assert (calls, state) == ([1], {auth.HELD: ["form 2"]})  # nobody to hold it for
+
+
+def test_every_fragment_of_the_dashboard_checks_the_timeout_first() -> None:
+    """A fragment's rerun skips the app script's idle check: each one must check it itself."""
+    unchecked = []
+    for path in sorted((REPO / "dashboard").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            if not any("st.fragment" in ast.unparse(d) for d in node.decorator_list):
+                continue
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            first = ast.unparse(body[0]) if body else ""
+            if first not in ("auth.rerun_if_timed_out()", "rerun_if_timed_out()"):
+                unchecked.append(f"{path.name}: {node.name}")
+    assert unchecked == []
+
+
+@pytest.mark.parametrize(
+    ("signed_in", "expired", "reruns"),
+    [(True, True, ["app"]), (True, False, []), (False, True, [])],
+    ids=["timed out", "active", "signed out"],
+)
+def test_a_fragment_reruns_the_app_only_once_timed_out(
+    monkeypatch: pytest.MonkeyPatch, signed_in: bool, expired: bool, reruns: list[str]
+) -> None:
+    called: list[str] = []
+
+    def rerun(*, scope: str) -> None:
+        called.append(scope)
+
+    monkeypatch.setattr(auth, "current_user", object if signed_in else lambda: None)
+    monkeypatch.setattr(auth, "timed_out", lambda: expired)
+    monkeypatch.setattr(auth.st, "rerun", rerun)
+    auth.rerun_if_timed_out()
+    assert called == reruns
 
 
 # -- single sign-on ----------------------------------------------------------------------------
