@@ -16,7 +16,8 @@ A click that reaches the server after the timeout (before the sidebar check noti
 act as the user. Streamlit runs widget callbacks before the script, so before
 `enforce_idle_timeout`: every save callback is wrapped in `guarded`, which does nothing once
 the time has passed but note the form; the script then signs out, and the submitted values go
-into the draft with a "not saved" notice for when the user signs in again.
+into the draft with a "not saved" notice for when the user signs in again. A fragment's rerun
+skips the script too: every fragment calls `rerun_if_timed_out` first.
 
 Single sign-on: when `.streamlit/secrets.toml` has an `[auth]` section, the sign-in page also
 offers `st.login` (OIDC); the identity is mapped to an account by `sso_sign_in`.
