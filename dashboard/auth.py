@@ -197,7 +197,6 @@ def guarded(form: str | Callable[..., str]) -> Callable[[Callable[P, None]], Cal
             held = st.session_state.get(HELD)
             st.session_state[HELD] = [*(held if isinstance(held, list) else []), name]
 
-        run.guarded = True  # type: ignore[attr-defined]
         return run
 
     return wrap
