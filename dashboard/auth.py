@@ -12,16 +12,24 @@ which signs the user out. What the session's forms held on the server (`DRAFT_PR
 kept for that user (`il2_tox.services.drafts`) and put back when they sign in again. Values
 typed into a form that was never submitted exist only in the browser and cannot be kept.
 
+A click that reaches the server after the timeout (before the sidebar check noticed) must not
+act as the user. Streamlit runs widget callbacks before the script, so before
+`enforce_idle_timeout`: every save callback is wrapped in `guarded`, which does nothing once
+the time has passed but note the form; the script then signs out, and the submitted values go
+into the draft with a "not saved" notice for when the user signs in again. A fragment's rerun
+skips the script too: every fragment calls `rerun_if_timed_out` first.
+
 Single sign-on: when `.streamlit/secrets.toml` has an `[auth]` section, the sign-in page also
 offers `st.login` (OIDC); the identity is mapped to an account by `sso_sign_in`.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec
 
 import streamlit as st
 
@@ -32,6 +40,7 @@ from il2_tox.services.drafts import (
     idle_expired,
     idle_timeout,
     sign_out_idle,
+    split_draft,
     take_draft,
 )
 from il2_tox.services.errors import PermissionDenied, Refused
@@ -50,6 +59,7 @@ SESSION_KEY = "signed_in"
 LAST_ACTIVE = "auth.last_active"
 NOTICE = "auth.notice"
 SSO_TRIED = "auth.sso_tried"
+HELD = "auth.held"  # the forms submitted after the timeout in this run (not saved)
 ALL_ROLES = PERSON_ROLES
 SIGN_IN_FAILED = "Unknown username or wrong password."
 LOCKOUT_HINT = (
@@ -58,11 +68,18 @@ LOCKOUT_HINT = (
 )
 SSO_BUTTON = "Sign in with single sign-on"
 IDLE_CHECK = timedelta(seconds=15)
-# Session values kept across an idle sign-out: the entry, admission and acknowledgement forms.
-DRAFT_PREFIXES = ("entry.", "admit.", "ack.")
-# ...except the wristband check (done again after signing back in), buttons, uploads and
-# results of saves already made.
-NOT_KEPT = re.compile(r"^entry\.(confirm|import|upload|result|unusual)\.|^admit\.admitted$")
+# Session values kept across an idle sign-out: the entry, admission, acknowledgement and
+# correction forms.
+DRAFT_PREFIXES = ("entry.", "admit.", "ack.", "corr.")
+# ...except the wristband check (done again after signing back in), buttons (Streamlit refuses
+# a button's value set by the app), uploads and results of saves already made.
+NOT_KEPT = re.compile(
+    r"^entry\.(confirm|import|upload|result|unusual)\.|^admit\.admitted$"
+    r"|^corr\.msg\.|^corr\.(obs|dose)\.\d+\.\d+\.(save|withdraw)$"
+)
+
+
+P = ParamSpec("P")
 
 
 def current_user() -> SignedIn | None:
@@ -85,12 +102,20 @@ def _start_session(user: SignedIn) -> None:
     except PermissionDenied:
         restored = None
     if restored:
-        for key, value in restored.items():
+        values, unsaved, minutes = split_draft(restored)
+        for key, value in values.items():
             st.session_state[key] = value
-        st.session_state[NOTICE] = (
-            f"Restored {len(restored)} value(s) your forms held when you were signed out for "
+        notice = (
+            f"Restored {len(values)} value(s) your forms held when you were signed out for "
             "inactivity. Check them before saving."
         )
+        if unsaved:
+            notice = (
+                f"Not saved: {', '.join(unsaved)}. You were signed out after "
+                f"{_minutes(minutes)} without activity before it reached the server. What you "
+                "entered is back in the form: check it and save. " + notice
+            )
+        st.session_state[NOTICE] = notice
 
 
 def sign_in(username: str, password: str) -> SignedIn | None:
@@ -129,6 +154,54 @@ def draft_values(state: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _minutes(minutes: int | None) -> str:
+    if minutes is None:
+        return "the idle time"
+    return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def timed_out(at: datetime | None = None) -> bool:
+    """Return whether this session may no longer act as its user: signed out, or idle too long.
+
+    A timeout that is not configured correctly counts as timed out (the script then stops with
+    its reason).
+    """
+    if current_user() is None:
+        return True
+    try:
+        timeout = idle_timeout()
+    except ValueError:
+        return True
+    last = st.session_state.get(LAST_ACTIVE)
+    return isinstance(last, datetime) and idle_expired(last, at or now(), timeout)
+
+
+def guarded(form: str | Callable[..., str]) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Run the decorated widget callback only if the session has not timed out.
+
+    Every callback that saves or acknowledges as the user needs this: Streamlit runs callbacks
+    before the script, so before `enforce_idle_timeout` sees the timeout. A timed-out callback
+    does nothing but name `form` (a text, or a function of the callback's arguments) in the
+    session; the script then signs out and keeps the submitted values as an unsaved draft.
+    """
+
+    def wrap(action: Callable[P, None]) -> Callable[P, None]:
+        @functools.wraps(action)
+        def run(*args: P.args, **kwargs: P.kwargs) -> None:
+            if not timed_out():
+                action(*args, **kwargs)
+                return
+            if current_user() is None:
+                return
+            name = form if isinstance(form, str) else form(*args, **kwargs)
+            held = st.session_state.get(HELD)
+            st.session_state[HELD] = [*(held if isinstance(held, list) else []), name]
+
+        return run
+
+    return wrap
+
+
 def enforce_idle_timeout(at: datetime | None = None) -> None:
     """Sign the user out if the session has been idle for the timeout; else note the activity.
 
@@ -145,40 +218,52 @@ def enforce_idle_timeout(at: datetime | None = None) -> None:
         st.error(f"The site configuration cannot be used: {error}")
         st.stop()
     last = st.session_state.get(LAST_ACTIVE)
+    held = st.session_state.pop(HELD, None)
     if isinstance(last, datetime) and idle_expired(last, moment, timeout):
-        _idle_sign_out(user, timeout, moment)
+        _idle_sign_out(user, timeout, moment, held if isinstance(held, list) else [])
         return
     st.session_state[LAST_ACTIVE] = moment
 
 
-def _idle_sign_out(user: SignedIn, timeout: timedelta, at: datetime) -> None:
+def _idle_sign_out(user: SignedIn, timeout: timedelta, at: datetime, held: list[str]) -> None:
     contents, _skipped = encode_draft(draft_values(st.session_state.to_dict()))
-    kept = 0
+    kept = False
     try:
-        kept = sign_out_idle(context.database(), user, contents, now=at)
+        kept = bool(
+            sign_out_idle(context.database(), user, contents, unsaved=held, timeout=timeout, now=at)
+            or held
+        )
     except PermissionDenied:
         record_sign_out(context.database(), user, reason="idle timeout")
     except Refused:
         record_sign_out(context.database(), user, reason="idle timeout (draft not storable)")
     _forget_session()
-    minutes = int(timeout.total_seconds() // 60)
-    unit = "minute" if minutes == 1 else "minutes"
-    message = f"You were signed out after {minutes} {unit} without activity."
+    message = (
+        f"You were signed out after {_minutes(int(timeout.total_seconds() // 60))} without "
+        "activity."
+    )
+    if held:
+        message += f" Not saved: {', '.join(dict.fromkeys(held))}."
     if kept:
         message += " What your forms held is kept and comes back when you sign in again."
     st.session_state[NOTICE] = message
 
 
+def rerun_if_timed_out() -> None:
+    """Rerun the whole app (which signs out) if the session has timed out; else do nothing.
+
+    Call first in every fragment: a fragment's rerun skips the top of the app script, so
+    without this a refreshing fragment, or a click inside one, would still read as the user
+    after the timeout. The check itself is not activity.
+    """
+    if current_user() is not None and timed_out():
+        st.rerun(scope="app")
+
+
 @st.fragment(run_every=IDLE_CHECK)
 def _idle_watch() -> None:
     """Rerun the app once the session has timed out (this check itself is not activity)."""
-    last = st.session_state.get(LAST_ACTIVE)
-    try:
-        timeout = idle_timeout()
-    except ValueError:
-        return
-    if isinstance(last, datetime) and idle_expired(last, now(), timeout):
-        st.rerun(scope="app")
+    rerun_if_timed_out()
 
 
 # ---------------------------------------------------------------------------------------------

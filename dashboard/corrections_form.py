@@ -18,7 +18,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import charts, context, faults
+from dashboard import auth, charts, context, faults
 from dashboard.entry_form import format_number, observed_at
 from dashboard.text import plain
 from il2_tox import units
@@ -152,6 +152,7 @@ def _refusal_text(refusal: Refused) -> str:
     )
 
 
+@auth.guarded("Correction")
 def _save(
     kind: str,
     record_id: int,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import charts, context
+from dashboard import auth, charts, context
 from dashboard.text import plain
 from il2_tox.rules.base import Flag
 from il2_tox.services.bedside import (
@@ -97,6 +97,7 @@ def acknowledge_form(user: SignedIn, admission_id: int, flag: Flag, key: str) ->
         )
 
 
+@auth.guarded("Flag acknowledgement (Acknowledge)")
 def _acknowledge(user: SignedIn, admission_id: int, code: str, time: datetime, key: str) -> None:
     reason = st.session_state.get(f"{key}.reason") or ""
     snooze = st.session_state.get(f"{key}.snooze")

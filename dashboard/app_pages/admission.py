@@ -45,6 +45,7 @@ def _value(name: str) -> object:
     return st.session_state.get(_key(name))
 
 
+@auth.guarded("Admission (Admit patient)")
 def _admit(user: SignedIn) -> None:
     """Build the admission from the form and store it; keep the refusal or the admission."""
     day, clock = _value("admitted_date"), _value("admitted_time")

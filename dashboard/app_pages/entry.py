@@ -109,6 +109,11 @@ def _when(form: str, aid: int, gen: int) -> datetime | None:
 # Callbacks (run before the page is drawn)
 
 
+def _set_name(form: str, *_args: object) -> str:
+    return "Labs (Save labs)" if form == "labs" else "Pre-dose observations (Save set)"
+
+
+@auth.guarded(_set_name)
 def _save_set(form: str, aid: int, gen: int, user: SignedIn, baseline: float, anyway: bool) -> None:
     """Check and store one observation form; keep refusals, warnings or the result."""
     fields = _fields(form)
@@ -156,6 +161,7 @@ def _save_set(form: str, aid: int, gen: int, user: SignedIn, baseline: float, an
     st.session_state[f"entry.gen.{form}.{aid}"] = gen + 1  # a new, empty form
 
 
+@auth.guarded("Dose (Record dose)")
 def _save_dose(aid: int, gen: int, user: SignedIn, cycle: int | None) -> None:
     status = st.session_state.get(_widget("dose", aid, gen, "status"))
     reason = st.session_state.get(_widget("dose", aid, gen, "reason")) or ""

@@ -251,6 +251,7 @@ def chart_area(admission_id: int, view: str, groups: tuple[str, ...]) -> None:
     any acknowledgement form. Acknowledged flags (`active_acknowledgements`, snoozes until
     they lapse) stay listed, greyed, and are drawn faint on the timeline.
     """
+    auth.rerun_if_timed_out()
     # Read, assessed and drawn only when something was written or the minute turned; shared
     # by every session showing this chart.
     # The database down or busy: what this session last drew, and a notice saying so.

@@ -65,6 +65,7 @@ def _frame(rows: list[WardRow], now: datetime) -> pd.DataFrame:
 @st.fragment(run_every="5s")
 def ward_table() -> None:
     """Draw the ward; reruns alone every 5 s so nobody presses reload (cheap when unchanged)."""
+    auth.rerun_if_timed_out()
     now = context.now()
     # Re-read and re-assessed only when something was written or the minute turned.
     # The database down or busy: the rows this session last read, and a notice saying so.

@@ -7,6 +7,10 @@ with the sign-out's audit entry, in one transaction. When the same user signs in
 one account: it is read by user id from the signed-in actor, checked against the database, and
 never shown to anyone else.
 
+A form submitted after the timeout is not saved: the dashboard names it in `unsaved`, its values
+go into the draft like any other, and the draft carries the names (`UNSAVED`) and the timeout
+(`UNSAVED_AFTER`) so that the user is told, on signing in again, that it was not saved.
+
 The timeout is `IL2TOX_IDLE_MINUTES` (default 15; a whole number of minutes, 1 to 720).
 """
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -32,6 +36,12 @@ MAX_IDLE_MINUTES = 720
 IDLE_REASON = "idle timeout"
 MAX_DRAFT_VALUES = 2000
 MAX_DRAFT_TEXT = 100_000
+# Reserved keys of a stored draft (no form field name starts with "draft."): the forms whose
+# submission arrived after the timeout and was not saved, and the timeout in minutes.
+UNSAVED = "draft.unsaved"
+UNSAVED_AFTER = "draft.idle_minutes"
+RESERVED_PREFIX = "draft."
+MAX_UNSAVED_NAME = 200
 
 
 def idle_timeout(environ: Mapping[str, str] | None = None) -> timedelta:
@@ -138,11 +148,26 @@ def decode_draft(contents: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def split_draft(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str], int | None]:
+    """Return (the form values, the forms not saved, the timeout in minutes) of a taken draft.
+
+    A draft kept without an unsaved submission gives ([], None) for the last two; a reserved
+    value of the wrong type is left out, never guessed.
+    """
+    form = {key: value for key, value in values.items() if not key.startswith(RESERVED_PREFIX)}
+    names = values.get(UNSAVED)
+    unsaved = [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
+    minutes = values.get(UNSAVED_AFTER)
+    return form, unsaved, minutes if type(minutes) is int else None
+
+
 def _checked_contents(contents: Mapping[str, Any]) -> dict[str, Any]:
     if len(contents) > MAX_DRAFT_VALUES:
         raise Refused({"draft": f"holds more than {MAX_DRAFT_VALUES} values"})
     for key, data in contents.items():
         if not isinstance(key, str) or not key or len(key) > 200 or "\x00" in key:
+            raise Refused({"draft": f"has a key that is not a form field name: {key!r:.60}"})
+        if key.startswith(RESERVED_PREFIX):
             raise Refused({"draft": f"has a key that is not a form field name: {key!r:.60}"})
         decode_value(data)  # ValueError for anything not made by encode_value
         if "\x00" in repr(data) or len(repr(data)) > MAX_DRAFT_TEXT:
@@ -154,33 +179,59 @@ def _checked_contents(contents: Mapping[str, Any]) -> dict[str, Any]:
 # Storing and giving back
 
 
+def _checked_unsaved(unsaved: Sequence[str]) -> list[str]:
+    names = list(dict.fromkeys(unsaved))  # each form once, in the order pressed
+    for name in names:
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_UNSAVED_NAME:
+            raise Refused({"unsaved": f"is not the name of a form: {name!r:.60}"})
+        if "\x00" in name:
+            raise Refused({"unsaved": f"is not the name of a form: {name!r:.60}"})
+    return names
+
+
 def sign_out_idle(
-    db: Database, user: SignedIn, contents: Mapping[str, Any], *, now: datetime | None = None
+    db: Database,
+    user: SignedIn,
+    contents: Mapping[str, Any],
+    *,
+    unsaved: Sequence[str] = (),
+    timeout: timedelta = DEFAULT_IDLE,
+    now: datetime | None = None,
 ) -> int:
     """Sign `user` out for inactivity, keeping `contents` (from `encode_draft`) as their draft.
 
-    One transaction: the draft (replacing any earlier one; none when `contents` is empty) and the
-    `sign_out` audit entry (reason "idle timeout", the number of values kept). Return that
-    number. Raise PermissionDenied if the account is no longer active (then nothing is kept: the
-    dashboard signs out anyway).
+    `unsaved` names the forms submitted after the timeout (so not saved; their values are in
+    `contents`); the draft keeps the names and `timeout` so the user is told when it comes back.
+    One transaction: the draft (replacing any earlier one; none when `contents` and `unsaved`
+    are both empty) and the `sign_out` audit entry (reason "idle timeout", the number of values
+    kept and, if any, the forms not saved). Return the number of values kept. Raise
+    PermissionDenied if the account is no longer active (then nothing is kept: the dashboard
+    signs out anyway).
     """
     try:
         checked = _checked_contents(contents)
     except ValueError as error:
         raise Refused({"draft": str(error)}) from None
+    names = _checked_unsaved(unsaved)
+    stored = dict(checked)
+    after: dict[str, Any] = {"draft_values": len(checked)}
+    if names:
+        stored[UNSAVED] = encode_value(names)
+        stored[UNSAVED_AFTER] = encode_value(int(timeout.total_seconds() // 60))
+        after["unsaved"] = names
     at = now or m.utcnow()
     with db.write_session() as session:
         account = acting_user(session, user, ("nurse", "physician", "admin"), "keep a draft")
         session.execute(delete(m.FormDraft).where(m.FormDraft.user_id == account.id))
-        if checked:
-            session.add(m.FormDraft(user_id=account.id, saved_at=at, contents=checked))
+        if stored:
+            session.add(m.FormDraft(user_id=account.id, saved_at=at, contents=stored))
         record_event(
             session,
             actor=account.username,
             action="sign_out",
             entity="user",
             entity_id=account.id,
-            after={"draft_values": len(checked)},
+            after=after,
             reason=IDLE_REASON,
         )
     return len(checked)
@@ -190,7 +241,9 @@ def take_draft(db: Database, user: SignedIn) -> dict[str, Any] | None:
     """Return the user's draft form values (decoded) and delete the draft; None if there is none.
 
     Only the draft of the signed-in account (by id, checked active): never anyone else's.
-    Audited as `restore_draft` with the number of values, in the same transaction.
+    Audited as `restore_draft` with the number of values (and the forms not saved, if any), in
+    the same transaction. A draft with an unsaved submission also holds `UNSAVED` and
+    `UNSAVED_AFTER`: `split_draft` separates them from the form values.
     """
     with db.write_session() as session:
         account = acting_user(
@@ -204,12 +257,16 @@ def take_draft(db: Database, user: SignedIn) -> dict[str, Any] | None:
         values = decode_draft(draft.contents)
         saved_at = draft.saved_at
         session.delete(draft)
+        form, unsaved, _minutes = split_draft(values)
+        after: dict[str, Any] = {"draft_values": len(form), "saved_at": saved_at.isoformat()}
+        if unsaved:
+            after["unsaved"] = unsaved
         record_event(
             session,
             actor=account.username,
             action="restore_draft",
             entity="user",
             entity_id=account.id,
-            after={"draft_values": len(values), "saved_at": saved_at.isoformat()},
+            after=after,
         )
         return values

@@ -1,27 +1,33 @@
 """The idle timeout and single sign-on, through AppTest with an injected clock.
 
 Idle: signed out once 15 minutes have passed since the last activity (not at 14:59); what the
-forms held comes back to the same user after they sign in again, never to another user.
+forms held comes back to the same user after they sign in again, never to another user. A save
+that reaches the server at or after the timeout (before the sidebar check noticed) is not
+saved: it signs out, and what was submitted comes back to that user with a "not saved" notice.
 Single sign-on: offered only when the secrets have an `[auth]` section; an identity signs in as
 the account it is mapped to.
 """
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from dashboard import auth
 from dashboard.auth import LAST_ACTIVE, SESSION_KEY, SSO_BUTTON
-from il2_tox.services.drafts import take_draft
+from il2_tox.services.drafts import split_draft, take_draft
 from il2_tox.services.users import SystemActor, authenticate, set_sso_subject
 from il2_tox.store import Database
-from il2_tox.store.models import AuditEvent
-from tests.app.conftest import APP, PASSWORD, sign_in, signed_in_app
+from il2_tox.store.models import AuditEvent, Dose, FlagAcknowledgement, Observation
+from tests.app import test_admission_page as admission_page
+from tests.app import test_corrections_page as corrections_page
+from tests.app import test_flags_page as flags_page
+from tests.app.conftest import APP, PASSWORD, REPO, sign_in, signed_in_app
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 ENTRY = "app_pages/entry.py"
@@ -138,6 +144,283 @@ def test_unsaved_entries_are_never_shown_to_another_user(ward_db: Database, cloc
     assert nurse is not None
     kept = take_draft(ward_db, nurse)
     assert kept is not None and 84.0 in kept.values()
+
+
+# -- a save that reaches the server after the timeout -----------------------------------------
+
+SAVE_SET = "Pre-dose observations (Save set)"
+WRISTBAND = "I have checked the name and bed"
+
+
+def observations(db: Database) -> int:
+    with db.read_session() as session:
+        return int(session.scalar(select(func.count()).select_from(Observation)) or 0)
+
+
+def audit(db: Database, action: str) -> list[tuple[str, Any]]:
+    with db.read_session() as session:
+        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        return [(event.actor, event.after) for event in session.scalars(query)]
+
+
+def wristband(app: AppTest) -> Any:
+    return next(c for c in app.checkbox if c.label.replace("\\", "").startswith(WRISTBAND))
+
+
+def save_set_late(ward_db: Database, clock: Clock, idle: timedelta) -> AppTest:
+    """Nurse opens DEMO-001's entry at T0 and ticks the wristband check (her last activity),
+    types SBP 84 and HR 121, and presses Save set `idle` later with no run in between (the
+    sidebar check has not noticed)."""
+    app = signed_in_app("nurse")
+    app.query_params["patient"] = "DEMO-001"
+    app.switch_page(ENTRY)
+    app.run()
+    wristband(app).check()
+    app.run()
+    number(app, SBP_LABEL).set_value(84.0)
+    number(app, HR_LABEL).set_value(121.0)
+    clock.at = T0 + idle
+    next(b for b in app.button if b.label == "Save set").click()
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_a_save_one_second_before_the_timeout_is_saved(ward_db: Database, clock: Clock) -> None:
+    before = observations(ward_db)
+    app = save_set_late(ward_db, clock, timedelta(minutes=14, seconds=59))
+    assert observations(ward_db) == before + 2
+    assert SESSION_KEY in app.session_state
+    assert app.session_state[LAST_ACTIVE] == clock.at
+    assert sign_outs(ward_db) == []
+
+
+@pytest.mark.parametrize("idle", [timedelta(minutes=15), timedelta(minutes=15, seconds=1)])
+def test_a_save_at_or_after_the_timeout_is_not_saved_and_signs_out(
+    ward_db: Database, clock: Clock, idle: timedelta
+) -> None:
+    before = observations(ward_db)
+    app = save_set_late(ward_db, clock, idle)
+    assert observations(ward_db) == before
+    assert audit(ward_db, "record_observations") == []
+    assert SESSION_KEY not in app.session_state
+    assert [f.label for f in app.text_input] == ["Username", "Password"]
+    assert [i.value for i in app.info] == [
+        "You were signed out after 15 minutes without activity. Not saved: "
+        f"{SAVE_SET}. What your forms held is kept and comes back when you sign in again."
+    ]
+    assert sign_outs(ward_db) == [("nurse", "idle timeout")]
+    ((_, after),) = audit(ward_db, "sign_out")
+    assert after["unsaved"] == [SAVE_SET]
+
+
+def test_an_unsaved_save_comes_back_to_the_same_nurse_with_a_notice_and_saves_then(
+    ward_db: Database, clock: Clock
+) -> None:
+    app = save_set_late(ward_db, clock, timedelta(minutes=15))
+    before = observations(ward_db)
+    sign_in(app, "nurse")
+    assert not app.exception, app.exception
+    (notice,) = [i.value for i in app.sidebar.info]
+    assert notice.startswith(
+        f"Not saved: {SAVE_SET}. You were signed out after 15 minutes without activity before "
+        "it reached the server. What you entered is back in the form: check it and save."
+    )
+    ((_, after),) = audit(ward_db, "restore_draft")
+    assert after["unsaved"] == [SAVE_SET]
+    app.switch_page(ENTRY)
+    app.run()
+    assert (number(app, SBP_LABEL).value, number(app, HR_LABEL).value) == (84.0, 121.0)
+    assert wristband(app).value is False  # checked again, never carried over
+    assert observations(ward_db) == before  # nothing saved by signing in
+    wristband(app).check()
+    app.run()
+    next(b for b in app.button if b.label == "Save set").click()
+    app.run()
+    assert not app.exception, app.exception
+    assert observations(ward_db) == before + 2
+
+
+def test_an_unsaved_save_is_never_shown_to_another_user(ward_db: Database, clock: Clock) -> None:
+    app = save_set_late(ward_db, clock, timedelta(minutes=15, seconds=1))
+    sign_in(app, "physician")
+    assert not [i.value for i in app.sidebar.info]
+    app.switch_page(ENTRY)
+    app.run()
+    assert (number(app, SBP_LABEL).value, number(app, HR_LABEL).value) == (None, None)
+    nurse = authenticate(ward_db, "nurse", PASSWORD)
+    assert nurse is not None
+    kept = take_draft(ward_db, nurse)
+    assert kept is not None
+    values, unsaved, minutes = split_draft(kept)
+    assert (84.0 in values.values(), 121.0 in values.values()) == (True, True)
+    assert (unsaved, minutes) == ([SAVE_SET], 15)
+
+
+def doses(db: Database) -> int:
+    with db.read_session() as session:
+        return int(session.scalar(select(func.count()).select_from(Dose)) or 0)
+
+
+def test_a_dose_recorded_after_the_timeout_is_not_recorded(ward_db: Database, clock: Clock) -> None:
+    before = doses(ward_db)
+    app = signed_in_app("nurse")
+    app.query_params["patient"] = "DEMO-003"
+    app.switch_page(ENTRY)
+    app.run()
+    wristband(app).check()
+    app.run()
+    next(r for r in app.radio if r.label == "Dose").set_value("held")
+    next(t for t in app.text_input if t.label.startswith("Reason")).input("SBP 84")
+    clock.at = T0 + timedelta(minutes=15)
+    next(b for b in app.button if b.label == "Record dose").click()
+    app.run()
+    assert not app.exception, app.exception
+    assert doses(ward_db) == before
+    assert audit(ward_db, "record_dose") == []
+    ((_, after),) = audit(ward_db, "sign_out")
+    assert after["unsaved"] == ["Dose (Record dose)"]
+    sign_in(app, "nurse")
+    app.switch_page(ENTRY)
+    app.run()
+    assert next(r for r in app.radio if r.label == "Dose").value == "held"
+    assert next(t.value for t in app.text_input if t.label.startswith("Reason")) == "SBP 84"
+
+
+def test_an_acknowledgement_after_the_timeout_is_not_made(ward_db: Database, clock: Clock) -> None:
+    app = flags_page.open_flags()
+    reason, _, button = flags_page.first_form(app)
+    reason.input("reviewed at the bedside")
+    clock.at = T0 + timedelta(minutes=15)
+    button.click().run()
+    assert not app.exception, app.exception
+    assert flags_page.acknowledgements(ward_db) == 0
+    assert SESSION_KEY not in app.session_state
+    sign_in(app, "physician")
+    assert app.sidebar.info[0].value.startswith(
+        "Not saved: Flag acknowledgement (Acknowledge). You were signed out after 15 minutes"
+    )
+    app.query_params["patient"] = "DEMO-003"
+    app.switch_page(flags_page.PAGE)
+    app.run()
+    reason, _, _ = flags_page.first_form(app)
+    assert reason.value == "reviewed at the bedside"
+    with ward_db.read_session() as session:
+        assert session.scalars(select(FlagAcknowledgement)).first() is None
+
+
+def test_an_admission_after_the_timeout_is_not_made(ward_db: Database, clock: Clock) -> None:
+    app = admission_page.open_admission()
+    admission_page.fill(app, mrn="LATE-001")
+    clock.at = T0 + timedelta(minutes=15)
+    admission_page.admit(app)
+    assert admission_page.admission_of(ward_db, "LATE-001") is None
+    assert SESSION_KEY not in app.session_state
+    sign_in(app, "nurse")
+    assert app.sidebar.info[0].value.startswith("Not saved: Admission (Admit patient).")
+    app.switch_page(admission_page.PAGE)
+    app.run()
+    assert admission_page.by_label(app.text_input, "MRN").value == "LATE-001"
+
+
+def test_a_correction_after_the_timeout_is_not_made(ward_db: Database, clock: Clock) -> None:
+    row_id = corrections_page.nurse_sbp(ward_db)
+    app = corrections_page.open_chart("nurse")
+    corrections_page.fill(app, row_id, "94", "misread the cuff")
+    clock.at = T0 + timedelta(minutes=15)
+    corrections_page.press(app, row_id)
+    assert corrections_page.sbp_values(ward_db).count(94) == 0
+    assert SESSION_KEY not in app.session_state
+    ((_, after),) = audit(ward_db, "sign_out")
+    assert after["unsaved"] == ["Correction"]
+    sign_in(app, "nurse")
+    assert app.sidebar.info[0].value.startswith("Not saved: Correction.")
+    app.query_params["patient"] = "DEMO-001"
+    app.switch_page(corrections_page.PAGE)
+    app.run()
+    assert not app.exception, app.exception
+    assert app.text_input(key=f"corr.obs.{row_id}.0.value").value == "94"
+    assert app.text_input(key=f"corr.obs.{row_id}.0.reason").value == "misread the cuff"
+    corrections_page.press(app, row_id)
+    assert corrections_page.sbp_values(ward_db).count(94) == 1
+
+
+def test_every_widget_callback_of_the_dashboard_is_guarded() -> None:
+    """A callback runs before the script's idle check: each one must check the timeout itself."""
+    unguarded = []
+    for path in sorted((REPO / "dashboard").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        defs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+            for keyword in call.keywords:
+                if keyword.arg not in ("on_click", "on_change", "on_submit"):
+                    continue
+                if isinstance(keyword.value, ast.Constant):  # "ignore", "rerun"
+                    continue
+                assert isinstance(keyword.value, ast.Name), ast.unparse(keyword.value)
+                decorators = [ast.unparse(d) for d in defs[keyword.value.id].decorator_list]
+                if not any(d.startswith("auth.guarded(") for d in decorators):
+                    unguarded.append(f"{path.name}: {keyword.value.id}")
+    assert unguarded == []
+
+
+def test_a_guarded_callback_does_nothing_and_is_named_once_timed_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    state: dict[str, Any] = {}
+    monkeypatch.setattr(auth.st, "session_state", state)
+
+    @auth.guarded(lambda n: f"form {n}")
+    def save(n: int) -> None:
+        calls.append(n)
+
+    monkeypatch.setattr(auth, "timed_out", lambda: False)
+    monkeypatch.setattr(auth, "current_user", object)
+    save(1)
+    monkeypatch.setattr(auth, "timed_out", lambda: True)
+    save(2)
+    assert (calls, state) == ([1], {auth.HELD: ["form 2"]})
+    monkeypatch.setattr(auth, "current_user", lambda: None)
+    save(3)
+    assert (calls, state) == ([1], {auth.HELD: ["form 2"]})  # nobody to hold it for
+
+
+def test_every_fragment_of_the_dashboard_checks_the_timeout_first() -> None:
+    """A fragment's rerun skips the app script's idle check: each one must check it itself."""
+    unchecked = []
+    for path in sorted((REPO / "dashboard").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            if not any("st.fragment" in ast.unparse(d) for d in node.decorator_list):
+                continue
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            first = ast.unparse(body[0]) if body else ""
+            if first not in ("auth.rerun_if_timed_out()", "rerun_if_timed_out()"):
+                unchecked.append(f"{path.name}: {node.name}")
+    assert unchecked == []
+
+
+@pytest.mark.parametrize(
+    ("signed_in", "expired", "reruns"),
+    [(True, True, ["app"]), (True, False, []), (False, True, [])],
+    ids=["timed out", "active", "signed out"],
+)
+def test_a_fragment_reruns_the_app_only_once_timed_out(
+    monkeypatch: pytest.MonkeyPatch, signed_in: bool, expired: bool, reruns: list[str]
+) -> None:
+    called: list[str] = []
+
+    def rerun(*, scope: str) -> None:
+        called.append(scope)
+
+    monkeypatch.setattr(auth, "current_user", object if signed_in else lambda: None)
+    monkeypatch.setattr(auth, "timed_out", lambda: expired)
+    monkeypatch.setattr(auth.st, "rerun", rerun)
+    auth.rerun_if_timed_out()
+    assert called == reruns
 
 
 # -- single sign-on ----------------------------------------------------------------------------

@@ -15,10 +15,13 @@ from sqlalchemy.exc import IntegrityError
 
 from il2_tox.__main__ import main
 from il2_tox.services.drafts import (
+    UNSAVED,
     encode_draft,
+    encode_value,
     idle_expired,
     idle_timeout,
     sign_out_idle,
+    split_draft,
     take_draft,
 )
 from il2_tox.services.errors import PermissionDenied, Refused
@@ -501,6 +504,70 @@ def test_a_draft_that_is_not_form_values_is_refused(db: Database, ada: SignedIn)
 def test_a_signed_out_visitor_gets_no_draft(db: Database) -> None:
     with pytest.raises(PermissionDenied):
         take_draft(db, None)  # type: ignore[arg-type]
+
+
+SAVE_SET = "Pre-dose observations (Save set)"
+
+
+def test_a_submission_after_the_timeout_comes_back_marked_not_saved(
+    db: Database, ada: SignedIn
+) -> None:
+    contents = encode_draft(FORM)[0]
+    kept = sign_out_idle(
+        db, ada, contents, unsaved=[SAVE_SET], timeout=timedelta(minutes=5), now=T0
+    )
+    assert kept == len(FORM)
+    (signed_out,) = [e for e in events(db, "sign_out") if e.reason == "idle timeout"]
+    assert signed_out.after == {"draft_values": len(FORM), "unsaved": [SAVE_SET]}
+    taken = take_draft(db, ada)
+    assert taken is not None
+    assert split_draft(taken) == (FORM, [SAVE_SET], 5)
+    (restored,) = events(db, "restore_draft")
+    assert restored.after is not None
+    assert (restored.after["draft_values"], restored.after["unsaved"]) == (len(FORM), [SAVE_SET])
+
+
+def test_a_submission_after_the_timeout_is_kept_even_with_no_values(
+    db: Database, ada: SignedIn
+) -> None:
+    """An acknowledgement pressed with an empty reason: the user is still told it was not
+    saved."""
+    assert sign_out_idle(db, ada, {}, unsaved=["Flag acknowledgement (Acknowledge)"]) == 0
+    taken = take_draft(db, ada)
+    assert taken is not None
+    assert split_draft(taken) == ({}, ["Flag acknowledgement (Acknowledge)"], 15)
+
+
+def test_a_form_pressed_twice_after_the_timeout_is_named_once(db: Database, ada: SignedIn) -> None:
+    sign_out_idle(db, ada, {}, unsaved=[SAVE_SET, "Correction", SAVE_SET])
+    taken = take_draft(db, ada)
+    assert taken is not None
+    assert split_draft(taken)[1] == [SAVE_SET, "Correction"]
+
+
+def test_an_unsaved_submission_is_never_given_to_another_user(
+    db: Database, ada: SignedIn, grace: SignedIn
+) -> None:
+    sign_out_idle(db, ada, encode_draft(FORM)[0], unsaved=[SAVE_SET])
+    assert take_draft(db, grace) is None
+    taken = take_draft(db, ada)
+    assert taken is not None and split_draft(taken)[1] == [SAVE_SET]
+
+
+def test_a_form_value_under_the_reserved_names_is_refused(db: Database, ada: SignedIn) -> None:
+    with pytest.raises(Refused) as refused:
+        sign_out_idle(db, ada, {UNSAVED: encode_value(["Admission (Admit patient)"])})
+    assert refused.value.field == "draft"
+    assert take_draft(db, ada) is None
+    assert [e for e in events(db, "sign_out") if e.reason == "idle timeout"] == []
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201, "Save\x00set"])
+def test_a_form_name_that_is_no_name_is_refused(db: Database, ada: SignedIn, name: str) -> None:
+    with pytest.raises(Refused) as refused:
+        sign_out_idle(db, ada, encode_draft(FORM)[0], unsaved=[name])
+    assert refused.value.field == "unsaved"
+    assert take_draft(db, ada) is None
 
 
 # -- the migration -----------------------------------------------------------------------------

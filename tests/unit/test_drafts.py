@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard.auth import draft_values
-from il2_tox.services.drafts import decode_draft, decode_value, encode_draft, encode_value
+from il2_tox.services.drafts import (
+    UNSAVED,
+    UNSAVED_AFTER,
+    decode_draft,
+    decode_value,
+    encode_draft,
+    encode_value,
+    split_draft,
+)
 
 aware_times = st.datetimes(
     timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))])
@@ -78,13 +86,44 @@ def test_only_form_values_are_kept_and_never_the_wristband_check() -> None:
         "admit.0.patient.id": "MRN-1",
         "admit.admitted": (1, "MRN-1", "name"),
         "ack.3.cls.syndrome.0.reason": "reviewed",
+        "corr.obs.41.0.value": "94",
+        "corr.obs.41.0.reason": "misread the cuff",
+        "corr.obs.41.0.save": True,
+        "corr.dose.7.2.withdraw": False,
+        "corr.msg.obs.41": ("success", "Saved: corrected."),
         "ward_table": {},
     }
     assert draft_values(state) == {
         "entry.obs.3.0.8480-6": 84.0,
         "admit.0.patient.id": "MRN-1",
         "ack.3.cls.syndrome.0.reason": "reviewed",
+        "corr.obs.41.0.value": "94",
+        "corr.obs.41.0.reason": "misread the cuff",
     }
+
+
+def test_split_draft_separates_the_forms_not_saved_from_the_form_values() -> None:
+    form = {"entry.obs.3.0.8480-6": 84.0}
+    assert split_draft({**form, UNSAVED: ["Correction"], UNSAVED_AFTER: 15}) == (
+        form,
+        ["Correction"],
+        15,
+    )
+    assert split_draft(form) == (form, [], None)
+
+
+@pytest.mark.parametrize(
+    ("unsaved", "minutes", "expected"),
+    [
+        ("Correction", 15.0, ([], None)),
+        ([3, "Correction"], True, (["Correction"], None)),
+        (None, "15", ([], None)),
+    ],
+)
+def test_split_draft_leaves_out_reserved_values_of_the_wrong_type(
+    unsaved: object, minutes: object, expected: tuple[list[str], int | None]
+) -> None:
+    assert split_draft({UNSAVED: unsaved, UNSAVED_AFTER: minutes})[1:] == expected
 
 
 def test_dates_and_times_keep_their_kind() -> None:
