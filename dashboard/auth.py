@@ -176,13 +176,17 @@ def timed_out(at: datetime | None = None) -> bool:
     return isinstance(last, datetime) and idle_expired(last, at or now(), timeout)
 
 
-def guarded(form: str | Callable[..., str]) -> Callable[[Callable[P, None]], Callable[P, None]]:
+def guarded(
+    form: str | Callable[..., str] | None,
+) -> Callable[[Callable[P, None]], Callable[P, None]]:
     """Run the decorated widget callback only if the session has not timed out.
 
     Every callback that saves or acknowledges as the user needs this: Streamlit runs callbacks
     before the script, so before `enforce_idle_timeout` sees the timeout. A timed-out callback
     does nothing but name `form` (a text, or a function of the callback's arguments) in the
     session; the script then signs out and keeps the submitted values as an unsaved draft.
+    `form` None is for a callback that saves nothing (opening or closing a form): timed out, it
+    does nothing and names nothing.
     """
 
     def wrap(action: Callable[P, None]) -> Callable[P, None]:
@@ -191,7 +195,7 @@ def guarded(form: str | Callable[..., str]) -> Callable[[Callable[P, None]], Cal
             if not timed_out():
                 action(*args, **kwargs)
                 return
-            if current_user() is None:
+            if current_user() is None or form is None:
                 return
             name = form if isinstance(form, str) else form(*args, **kwargs)
             held = st.session_state.get(HELD)

@@ -244,10 +244,12 @@ def _typed_time(
 OPEN = "corr.open"
 
 
+@auth.guarded(None)
 def _open(admission_id: int, kind: str, record_id: int) -> None:
     st.session_state[OPEN] = (admission_id, kind, record_id)
 
 
+@auth.guarded(None)
 def _close() -> None:
     """Close the form (after a save, or Cancel): its refusal, if any, goes with it."""
     found = st.session_state.pop(OPEN, None)
@@ -256,8 +258,15 @@ def _close() -> None:
         st.session_state.pop(f"corr.err.{kind}.{record_id}", None)
 
 
+def _opened() -> tuple[object, ...] | None:
+    """Return which form is open, as (admission id, kind, record id), or None. A form put back
+    from an idle sign-out's draft comes as a list (JSON): the same form, open again."""
+    found = st.session_state.get(OPEN)
+    return tuple(found) if isinstance(found, (tuple, list)) and len(found) == 3 else None
+
+
 def _is_open(admission_id: int, kind: str, record_id: int) -> bool:
-    return bool(st.session_state.get(OPEN) == (admission_id, kind, record_id))
+    return _opened() == (admission_id, kind, record_id)
 
 
 def _open_button(admission_id: int, kind: str, record_id: int, label: str) -> None:
@@ -314,7 +323,8 @@ def _dialog_head(
     kind: str, record_id: int, record: Record[ObservationVersion] | Record[DoseVersion]
 ) -> bool:
     """Draw the record's versions and any refusal; return False if the form has closed."""
-    if st.session_state.get(OPEN) is None or st.session_state[OPEN][1:] != (kind, record_id):
+    opened = _opened()
+    if opened is None or opened[1:] != (kind, record_id):
         # Saved or cancelled inside the dialog (it reruns alone): redraw the page, which
         # closes it and shows the record's new version.
         st.rerun()

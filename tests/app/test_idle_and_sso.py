@@ -386,6 +386,27 @@ def test_a_guarded_callback_does_nothing_and_is_named_once_timed_out(
     assert (calls, state) == ([1], {auth.HELD: ["form 2"]})  # nobody to hold it for
 
 
+def test_a_guarded_callback_that_saves_nothing_names_nothing_once_timed_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Opening or closing a form after the timeout: nothing happens, and the notice after the
+    next sign-in does not claim that something was not saved."""
+    calls: list[int] = []
+    state: dict[str, Any] = {}
+    monkeypatch.setattr(auth.st, "session_state", state)
+
+    @auth.guarded(None)
+    def open_form(n: int) -> None:
+        calls.append(n)
+
+    monkeypatch.setattr(auth, "current_user", object)
+    monkeypatch.setattr(auth, "timed_out", lambda: False)
+    open_form(1)
+    monkeypatch.setattr(auth, "timed_out", lambda: True)
+    open_form(2)
+    assert (calls, state) == ([1], {})
+
+
 def test_every_fragment_of_the_dashboard_checks_the_timeout_first() -> None:
     """A fragment's rerun skips the app script's idle check: each one must check it itself."""
     unchecked = []
