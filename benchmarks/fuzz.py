@@ -14,19 +14,17 @@ on any failure.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+from _common import report_head, write_report  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 
@@ -86,23 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {args.examples} inputs...", file=sys.stderr)
         results.append(fuzz(name, args.examples, args.seed))
     total = sum(r["inputs"] for r in results)
-    report = {
-        "benchmark": "fuzz",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_average_1_5_15": os.getloadavg(),
-        },
-        "command": " ".join([sys.executable, *sys.argv]),
-        "inputs": total,
-        "targets": results,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"fuzz-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    report = report_head("fuzz", inputs=total, targets=results)
+    path = write_report(args.out, "fuzz", report)
     print("| target | inputs | seconds | result |")
     print("|---|---|---|---|")
     for r in results:

@@ -19,21 +19,24 @@ problem.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from load import drop_postgres_schema, fresh_postgres_schema  # noqa: E402
+from _common import (  # noqa: E402
+    drop_postgres_schema,
+    fresh_postgres_schema,
+    report_head,
+    write_report,
+)
 
 from il2_tox.store import migrate  # noqa: E402
 from tests.integration import killing  # noqa: E402
@@ -78,30 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     backend = "postgresql" if args.postgres else "sqlite"
     killed = sum(1 for r in report.rounds if r.exit_signal == 9)
     partial_batches = sum(1 for r in report.rounds if 0 < r.stored_before_kill < r.files)
-    result = {
-        "benchmark": "kill",
-        "backend": backend,
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_average_1_5_15": os.getloadavg(),
-        },
-        "command": " ".join([sys.executable, *sys.argv]),
-        "kills": args.kills,
-        "killed_by_sigkill": killed,
-        "files_per_import": args.files,
-        "observations_per_file": args.observations,
-        "admissions_checked_at_end": report.admissions_checked,
-        "problems": report.problems,
-        "rounds": [asdict(r) for r in report.rounds],
-        "wall_s": round(wall, 1),
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"kill-{backend}-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    result = report_head(
+        "kill",
+        backend=backend,
+        kills=args.kills,
+        killed_by_sigkill=killed,
+        files_per_import=args.files,
+        observations_per_file=args.observations,
+        admissions_checked_at_end=report.admissions_checked,
+        problems=report.problems,
+        rounds=[asdict(r) for r in report.rounds],
+        wall_s=round(wall, 1),
+    )
+    path = write_report(args.out, f"kill-{backend}", result)
 
     print(f"Kill on {backend}: {platform.platform()}, {os.cpu_count()} CPUs")
     print("| kills | killed by SIGKILL | killed part-way through a batch "

@@ -56,10 +56,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
+from _common import drop_postgres_schema, fresh_postgres_schema, report_head, write_report  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from il2_tox.course import parse_course  # noqa: E402
 from il2_tox.services import bedside  # noqa: E402
@@ -106,24 +106,6 @@ class WriterReport:
 
 # ---------------------------------------------------------------------------------------------
 # Set-up
-
-
-def fresh_postgres_schema(base_url: str) -> tuple[str, str]:
-    """Create an empty schema on the server; return (URL using it, schema name)."""
-    schema = f"load_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    admin.dispose()
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False), schema
-
-
-def drop_postgres_schema(base_url: str, schema: str) -> None:
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def admit_patients(db: Database, count: int, admitted_at: datetime) -> list[int]:
@@ -409,24 +391,8 @@ def main(argv: list[str] | None = None) -> int:
                     drop_postgres_schema(args.postgres, schema)
 
     backend = "postgresql" if args.postgres else "sqlite"
-    report = {
-        "benchmark": "load",
-        "backend": backend,
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_average_1_5_15": os.getloadavg(),
-        },
-        "command": " ".join([sys.executable, *sys.argv]),
-        "goal_p95_ms_sqlite": GOAL_P95_MS,
-        "scenarios": results,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"load-{backend}-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    report = report_head("load", backend=backend, goal_p95_ms_sqlite=GOAL_P95_MS, scenarios=results)
+    path = write_report(args.out, f"load-{backend}", report)
 
     print(f"\nLoad on {backend}: {platform.platform()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip

@@ -17,8 +17,15 @@ import os
 import sys
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from il2_tox.services.sheets import Export
+    from il2_tox.services.users import SystemActor
+    from il2_tox.store.engine import Database
 
 TIMEZONE_ENV = "IL2TOX_TIMEZONE"
 PAGE_SIZES = ("A4", "letter")
@@ -105,14 +112,20 @@ def _write(path: Path, data: bytes) -> int:
     return 0
 
 
-def run_handoff(args: argparse.Namespace) -> int:
+def _export_to(
+    out: Path,
+    args: argparse.Namespace,
+    make: Callable[[Database, SystemActor, datetime | None, tzinfo], Export],
+    describe: Callable[[Export], str],
+) -> int:
+    """Check the folder and the clock, make the sheet (audited) and write it to `out`.
+
+    Exit 2 with one line naming the input at fault, before anything is exported, or for a
+    refusal of the service; 1 when the database is not migrated.
+    """
     from il2_tox.commands.store import _open_migrated, operator
     from il2_tox.services.errors import Refused
-    from il2_tox.services.sheets import export_handoff
 
-    out = Path(args.out)
-    if out.suffix.lower() != ".pdf":
-        return _fail(f"--out: {args.out!r}: the handoff sheet is a PDF; name the file .pdf")
     problem = _check_folder(out)
     if problem is not None:
         return _fail(problem)
@@ -124,59 +137,57 @@ def run_handoff(args: argparse.Namespace) -> int:
     if db is None:
         return 1
     try:
-        export = export_handoff(
-            db,
-            operator(),
-            patient_id=None if args.ward else args.patient,
-            now=now,
-            page_size=args.page_size,
-            tz=tz,
-        )
+        export = make(db, operator(), now, tz)
     except Refused as refusal:
         return _fail(f"--{refusal.field.replace('_', '-')}: {refusal.errors[refusal.field]}")
     finally:
         db.dispose()
     code = _write(out, export.data)
     if code == 0:
-        print(f"{out}: handoff of {len(export.patients)} patient(s), {len(export.data)} bytes")
+        print(f"{out}: {describe(export)}, {len(export.data)} bytes")
     return code
 
 
+def run_handoff(args: argparse.Namespace) -> int:
+    from il2_tox.services.sheets import export_handoff
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".pdf":
+        return _fail(f"--out: {args.out!r}: the handoff sheet is a PDF; name the file .pdf")
+    return _export_to(
+        out,
+        args,
+        lambda db, actor, now, tz: export_handoff(
+            db,
+            actor,
+            patient_id=None if args.ward else args.patient,
+            now=now,
+            page_size=args.page_size,
+            tz=tz,
+        ),
+        lambda export: f"handoff of {len(export.patients)} patient(s)",
+    )
+
+
 def run_vitals(args: argparse.Namespace) -> int:
-    from il2_tox.commands.store import _open_migrated, operator
-    from il2_tox.services.errors import Refused
     from il2_tox.services.sheets import export_vitals
 
     out = Path(args.out)
     kind = out.suffix.lower().lstrip(".")
     if kind not in ("csv", "pdf"):
         return _fail(f"--out: {args.out!r}: name the file .csv or .pdf")
-    problem = _check_folder(out)
-    if problem is not None:
-        return _fail(problem)
-    try:
-        now, tz = _clock(args)
-    except ValueError as error:
-        return _fail(str(error))
-    db = _open_migrated()
-    if db is None:
-        return 1
-    try:
-        export = export_vitals(
+    return _export_to(
+        out,
+        args,
+        lambda db, actor, now, tz: export_vitals(
             db,
-            operator(),
+            actor,
             patient_id=args.patient,
             cycle=args.cycle,
             fmt="csv" if kind == "csv" else "pdf",
             now=now,
             page_size=args.page_size,
             tz=tz,
-        )
-    except Refused as refusal:
-        return _fail(f"--{refusal.field.replace('_', '-')}: {refusal.errors[refusal.field]}")
-    finally:
-        db.dispose()
-    code = _write(out, export.data)
-    if code == 0:
-        print(f"{out}: vitals sheet of {args.patient}, {len(export.data)} bytes")
-    return code
+        ),
+        lambda export: f"vitals sheet of {args.patient}",
+    )

@@ -157,7 +157,7 @@ def _export_fhir(
     from il2_tox.services.fhir_io import export_bundle
 
     try:
-        bundle = export_bundle(db, patient, admitted_at, actor=operator().name)
+        bundle = export_bundle(db, patient, admitted_at, actor=operator())
     except NotFound as error:
         print(error, file=sys.stderr)
         return 2

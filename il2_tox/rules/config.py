@@ -214,8 +214,46 @@ def _build(path: str, raw: Mapping[str, Any], shipped: Mapping[str, Any]) -> Rul
     for code in raw_rules:
         if code not in rules:
             raise fail(f'rule."{code}"', "is not a rule the engine knows")
+    _check_values(fail, rules)
     name = str(raw.get("meta", {}).get("name", path))
     return Rules(path=path, name=name, rules=rules, reference=reference, sources=dict(sources))
+
+
+# The longest monitoring interval a site may set: a week. Longer is a typo (days for hours).
+MAX_INTERVAL_H = 168.0
+
+
+def _check_values(fail: Any, rules: Mapping[str, Rule]) -> None:
+    """Refuse values of the right type that still cannot be meant (the shape check's blind spot).
+
+    Monitoring intervals and the late-dose delay must be more than 0 h and at most a week
+    (NaN and infinity are refused); the handoff severity lists may name only advice values and
+    flag severities the engine gives.
+    """
+    from il2_tox.rules.base import ADVICE, SEVERITIES  # here: base imports this module
+
+    for code, rule in rules.items():
+        if not (code.startswith("monitoring.") or code == "handoff.late_dose"):
+            continue
+        for key, value in rule.params.items():
+            if key.endswith("_h") and not 0 < float(value) <= MAX_INTERVAL_H:
+                raise fail(
+                    f'rule."{code}".{key}',
+                    f"{value!r} h: must be more than 0 and at most {MAX_INTERVAL_H:g}",
+                )
+    severity = rules["handoff.severity"]
+    for key, allowed in (
+        ("unstable_advice", ADVICE),
+        ("watcher_advice", ADVICE),
+        ("unstable_flags", SEVERITIES),
+        ("watcher_flags", SEVERITIES),
+    ):
+        for value in severity.params[key]:
+            if value not in allowed:
+                raise fail(
+                    f'rule."handoff.severity".{key}',
+                    f"{value!r} is not one of {', '.join(allowed)}",
+                )
 
 
 def _check_same_shape(

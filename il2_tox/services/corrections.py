@@ -329,23 +329,7 @@ def withdraw_observation(
 ) -> Correction:
     """Mark an observation entered in error (it stays, shown struck through, and no longer
     counts); as `amend_observation` for the version shown, the reason and permission."""
-
-    def change(session: Session, row: m.Observation, user: m.User, now: datetime) -> None:
-        errors: dict[str, str] = {}
-        text = _reason(errors, reason)
-        if errors:
-            raise Refused(errors)
-        new = correct_observation(
-            session,
-            row,
-            by=user,
-            reason=text,
-            entered_in_error=True,
-            idempotency_key=idempotency_key,
-        )
-        _audit(session, user, "mark_observation_in_error", "observation", row, new, text)
-
-    return _correct(db, m.Observation, observation_id, actor, idempotency_key, change)
+    return _withdraw(db, m.Observation, observation_id, reason, actor, idempotency_key)
 
 
 def amend_dose(
@@ -408,27 +392,50 @@ def withdraw_dose(
 ) -> Correction:
     """Mark a dose record entered in error (the slot is free to record again); as
     `withdraw_observation` otherwise."""
-
-    def change(session: Session, row: m.Dose, user: m.User, now: datetime) -> None:
-        errors: dict[str, str] = {}
-        text = _reason(errors, reason)
-        if errors:
-            raise Refused(errors)
-        new = correct_dose(
-            session,
-            row,
-            by=user,
-            correction_reason=text,
-            entered_in_error=True,
-            idempotency_key=idempotency_key,
-        )
-        _audit(session, user, "mark_dose_in_error", "dose", row, new, text)
-
-    return _correct(db, m.Dose, dose_id, actor, idempotency_key, change)
+    return _withdraw(db, m.Dose, dose_id, reason, actor, idempotency_key)
 
 
 # ---------------------------------------------------------------------------------------------
 # The shared steps: who, which version, once
+
+
+def _withdraw(
+    db: Database,
+    model: type[_Row],
+    row_id: int,
+    reason: str,
+    actor: SignedIn | None,
+    idempotency_key: str,
+) -> Correction:
+    """Mark an observation or a dose entered in error: a new version that no longer counts."""
+
+    def change(session: Session, row: _Row, user: m.User, now: datetime) -> None:
+        errors: dict[str, str] = {}
+        text = _reason(errors, reason)
+        if errors:
+            raise Refused(errors)
+        if isinstance(row, m.Observation):
+            new: m.Observation | m.Dose = correct_observation(
+                session,
+                row,
+                by=user,
+                reason=text,
+                entered_in_error=True,
+                idempotency_key=idempotency_key,
+            )
+            _audit(session, user, "mark_observation_in_error", "observation", row, new, text)
+        else:
+            new = correct_dose(
+                session,
+                row,
+                by=user,
+                correction_reason=text,
+                entered_in_error=True,
+                idempotency_key=idempotency_key,
+            )
+            _audit(session, user, "mark_dose_in_error", "dose", row, new, text)
+
+    return _correct(db, model, row_id, actor, idempotency_key, change)
 
 
 def _correct(

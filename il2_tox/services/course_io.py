@@ -46,7 +46,6 @@ from il2_tox.store.retry import retrying
 
 ImportStatus = Literal["loaded", "already_loaded", "refused"]
 # The audit actor of an export whose caller names no one (prefer naming the operator).
-EXPORTER = SystemActor("export")
 
 
 class NotFound(LookupError):
@@ -377,7 +376,7 @@ def export_course(
     patient_id: str,
     admitted_at: datetime | None = None,
     *,
-    actor: SignedIn | SystemActor = EXPORTER,
+    actor: SignedIn | SystemActor,
     destination: str | None = None,
 ) -> Course:
     """Return the stored course of a patient: the latest admission, or the one admitted then.

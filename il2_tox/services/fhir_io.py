@@ -25,6 +25,7 @@ from il2_tox.store.records import record_event
 
 if TYPE_CHECKING:
     from il2_tox.rules.config import Rules
+    from il2_tox.services.users import SignedIn, SystemActor
 
 FHIR_FORMAT = "FHIR R4 Bundle"
 
@@ -60,32 +61,38 @@ def export_bundle(
     db: Database,
     patient_id: str,
     admitted_at: datetime | None = None,
-    actor: str = "export",
+    *,
+    actor: SignedIn | SystemActor,
     rules: Rules | None = None,
 ) -> dict[str, Any]:
     """Return a patient's course (latest admission, or the one admitted then) as a FHIR Bundle.
 
     The Bundle holds the course and the assessment's flags (DetectedIssue), and is validated
     before it is returned. The export is recorded in the audit log (action `export`), by
-    `actor`. Raise NotFound for an unknown patient or admission.
+    `actor`: the command line's operator, or a signed-in person, who must be an active nurse,
+    physician or admin (checked before the course is read, and again when the export is
+    recorded). Raise NotFound for an unknown patient or admission, PermissionDenied for an
+    actor who may not export.
     """
     from il2_tox.assess import assess  # here, so that importing a file does not load the rules
     from il2_tox.fhir import course_to_bundle, validate_bundle
-    from il2_tox.services.course_io import _course_of, _find_admission
+    from il2_tox.services.course_io import _course_of, _exporter, _find_admission
 
     # Read, build and validate outside any write transaction (validation takes a while and
     # must not hold SQLite's write lock); the bundle is returned only once its one audit
     # entry is committed.
     with db.read_session() as session:
+        _exporter(session, actor, "export a FHIR bundle")
         course = _course_of(session, _find_admission(session, patient_id, admitted_at))
     flags = assess(course, rules).flags
     bundle = course_to_bundle(course, flags)
     validate_bundle(bundle)
     with db.write_session() as session:
+        who = _exporter(session, actor, "export a FHIR bundle")
         admission = _find_admission(session, patient_id, course.admission.admitted_at)
         record_event(
             session,
-            actor=actor,
+            actor=who,
             action="export",
             entity="admission",
             entity_id=admission.id,

@@ -143,7 +143,9 @@ def build_handoffs(
         assessment = assess(course, rules)
         row = summarize(course, assessment, now, rules)
         handoffs.append(
-            patient_handoff(course, assessment, row, _acknowledged(db, admission_id, now), now)
+            patient_handoff(
+                course, assessment, row, _acknowledged(db, admission_id, now), now, rules
+            )
         )
     handoffs.sort(key=severity_order)
     return handoffs

@@ -173,16 +173,14 @@ def add_user(
                 active=True,
             )
             session.add(user)
-            session.flush()
-            record_event(
+            return _audited(
                 session,
+                user,
+                None,
                 actor=audit_actor,
                 action="add",
-                entity="user",
-                entity_id=user.id,
                 after={"username": name, "display_name": shown, "role": role, "active": True},
             )
-            return _summary(user)
     except IntegrityError:
         # Someone added the same name between our look and our insert.
         raise Refused({"username": f"{name!r} already exists"}) from None
@@ -418,6 +416,32 @@ def _state(user: m.User) -> dict[str, Any]:
     }
 
 
+def _audited(
+    session: Session,
+    user: m.User,
+    before: dict[str, Any] | None,
+    *,
+    actor: str,
+    action: str,
+    reason: str | None = None,
+    after: dict[str, Any] | None = None,
+) -> UserSummary:
+    """Write the change to `user` and its audit entry (`after` default: its state now), in the
+    caller's transaction; return the account as it is now."""
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action=action,
+        entity="user",
+        entity_id=user.id,
+        before=before,
+        after=after if after is not None else _state(user),
+        reason=reason,
+    )
+    return _summary(user)
+
+
 def _checked_reason(reason: str | None) -> str | None:
     text = (reason or "").strip()
     if len(text) > 1000 or "\x00" in text:
@@ -452,18 +476,7 @@ def set_active(
         user.active = active
         if active:  # a fresh start: no lock carried over from before it was disabled
             user.failed_attempts, user.locked_until = 0, None
-        session.flush()
-        record_event(
-            session,
-            actor=audit_actor,
-            action=action,
-            entity="user",
-            entity_id=user.id,
-            before=before,
-            after=_state(user),
-            reason=why,
-        )
-        return _summary(user)
+        return _audited(session, user, before, actor=audit_actor, action=action, reason=why)
 
 
 def unlock_user(
@@ -481,18 +494,7 @@ def unlock_user(
             return _summary(user)
         before = _state(user)
         user.failed_attempts, user.locked_until = 0, None
-        session.flush()
-        record_event(
-            session,
-            actor=audit_actor,
-            action="unlock",
-            entity="user",
-            entity_id=user.id,
-            before=before,
-            after=_state(user),
-            reason=why,
-        )
-        return _summary(user)
+        return _audited(session, user, before, actor=audit_actor, action="unlock", reason=why)
 
 
 def reset_password(
@@ -520,18 +522,15 @@ def reset_password(
         before = _state(user)
         user.password_hash = password_hash
         user.failed_attempts, user.locked_until = 0, None
-        session.flush()
-        record_event(
+        return _audited(
             session,
+            user,
+            before,
             actor=audit_actor,
             action="reset_password",
-            entity="user",
-            entity_id=user.id,
-            before=before,
-            after=_state(user) | {"password": "reset"},
             reason=why,
+            after=_state(user) | {"password": "reset"},
         )
-        return _summary(user)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -588,17 +587,7 @@ def set_sso_subject(
                     raise Refused({"sso_subject": f"is already mapped to {other!r}"})
             before = _state(user)
             user.sso_subject = mapped
-            session.flush()
-            record_event(
-                session,
-                actor=audit_actor,
-                action="map_sso",
-                entity="user",
-                entity_id=user.id,
-                before=before,
-                after=_state(user),
-            )
-            return _summary(user)
+            return _audited(session, user, before, actor=audit_actor, action="map_sso")
     except IntegrityError:
         raise Refused({"sso_subject": "was mapped to another account at the same moment"}) from None
 

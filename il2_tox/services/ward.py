@@ -16,8 +16,6 @@ from il2_tox.rules.base import ADVICE, HR, SBP, SEVERITIES, WEIGHT
 from il2_tox.rules.base import target_sbp as target_sbp_of
 from il2_tox.rules.config import Rules, load_rules
 
-# Vitals are due every 4 h on HD IL-2 (REFERENCE.md §1, DUT-T2: every 2-4 h).
-VITALS_OVERDUE_AFTER = timedelta(hours=4)
 # How far back the ward's small SBP trend line reaches (three doses).
 SBP_TREND_WINDOW = timedelta(hours=24)
 
@@ -111,11 +109,16 @@ def summarize(
         news2_response=news.response if news is not None else None,
         weight_gain_pct=weight_trend[-1] if weight_trend else None,
         last_vitals_at=last_vitals,
-        overdue=last_vitals is None or now - last_vitals > VITALS_OVERDUE_AFTER,
+        overdue=last_vitals is None or now - last_vitals > vitals_overdue_after(rules),
         target_sbp=target_sbp_of(course.admission.usual_sbp_mmhg, rules),
         sbp_trend=tuple(float(o.value) for o in sbp),
         weight_trend=weight_trend,
     )
+
+
+def vitals_overdue_after(rules: Rules) -> timedelta:
+    """Return how old the newest vitals may be before they are overdue (`monitoring.vitals`)."""
+    return timedelta(hours=rules.rule("monitoring.vitals").num("every_h"))
 
 
 def ward_rows(courses: Iterable[Course], rules: Rules, now: datetime) -> list[WardRow]:

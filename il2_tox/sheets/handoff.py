@@ -7,16 +7,17 @@ blank on paper, to write on). Nothing here re-derives what the engine says: flag
 come from `assess`, the ward line (cycle, dose, NEWS2, weight, overdue vitals) from
 `il2_tox.services.ward.summarize`.
 
-The two rules this module owns, each defined once:
+The two rules this module applies, their values in the site rules file (data/rules.toml):
 
-* `illness_severity`: **unstable** when the next dose's advice is hold or any active flag is
-  critical; else **watcher** when the advice is caution or any active flag is a warning; else
-  **stable**. Info flags and flags no longer present never raise it. An acknowledgement does
-  not lower it: acknowledging says "seen", not "resolved".
-* `open_todos`: what the outgoing nurse or physician leaves undone, from `DUE_ITEMS` (vitals,
-  labs and weight due at the intervals of REFERENCE.md §1, the labs and weight only while the
-  cycle still has doses to give), the next dose when it is past due and unrecorded, and the
-  active warning or critical flags that no acknowledgement in force covers.
+* `illness_severity` (`handoff.severity`): shipped, **unstable** when the next dose's advice is
+  hold or any active flag is critical; else **watcher** when the advice is caution or any
+  active flag is a warning; else **stable**. Flags no longer present never raise it. An
+  acknowledgement does not lower it: acknowledging says "seen", not "resolved".
+* `open_todos`: what the outgoing nurse or physician leaves undone, from `MONITORED` at the
+  intervals of `monitoring.*` (vitals, labs and weight, REFERENCE.md §1; shipped, the labs and
+  weight only while the cycle still has doses to give), the next dose when it is more than
+  `handoff.late_dose` past due and unrecorded, and the active warning or critical flags that
+  no acknowledgement in force covers.
 """
 
 from __future__ import annotations
@@ -28,15 +29,34 @@ from datetime import datetime, timedelta
 from il2_tox.assess import Assessment
 from il2_tox.course import Course, Dose, PriorToxicity
 from il2_tox.rules.base import SEVERITIES, DoseAdvice, Flag
-from il2_tox.services.ward import VITALS_OVERDUE_AFTER, WardRow
+from il2_tox.rules.config import Rules, load_rules
+from il2_tox.services.ward import WardRow
 from il2_tox.units import ALT, AST, BILIRUBIN, CREATININE, HR, PLATELETS, SBP, WEIGHT
 
 STABLE, WATCHER, UNSTABLE = "stable", "watcher", "unstable"
 SEVERITY_LEVELS = (STABLE, WATCHER, UNSTABLE)
 
-# A next dose this long past its time with nothing recorded is a to-do ("give or hold it, and
-# record it"); inside the hour it is simply being prepared.
-DOSE_LATE_AFTER = timedelta(hours=1)
+
+@dataclass(frozen=True)
+class Monitored:
+    """Something measured on a schedule: any of `codes` counts; its interval is the site rule
+    `monitoring.<key>`."""
+
+    key: str
+    label: str
+    codes: tuple[str, ...]
+
+
+# What the to-dos watch, in the order the sheet lists them (REFERENCE.md §1).
+MONITORED: tuple[Monitored, ...] = (
+    Monitored("vitals", "vitals (HR, SBP)", (HR, SBP)),
+    Monitored("creatinine", "creatinine", (CREATININE,)),
+    Monitored("alt", "ALT", (ALT,)),
+    Monitored("ast", "AST", (AST,)),
+    Monitored("bilirubin", "bilirubin", (BILIRUBIN,)),
+    Monitored("platelets", "platelets", (PLATELETS,)),
+    Monitored("weight", "weight", (WEIGHT,)),
+)
 
 
 @dataclass(frozen=True)
@@ -51,45 +71,29 @@ class DueItem:
     while_dosing: bool  # due only while the cycle still has a dose to give
 
 
-# Monitoring intervals of REFERENCE.md §1 (a to-do is a reminder, not a toxicity threshold:
-# those live in data/rules.toml).
-DUE_ITEMS: tuple[DueItem, ...] = (
-    DueItem(
-        "vitals",
-        "vitals (HR, SBP)",
-        (HR, SBP),
-        VITALS_OVERDUE_AFTER,
-        "DUT-T2: BP, pulse, RR, temperature every 2-4 h",
-        while_dosing=False,
-    ),
-    DueItem(
-        "creatinine",
-        "creatinine",
-        (CREATININE,),
-        timedelta(hours=12),
-        "TIL-T2: creatinine twice daily during dosing",
-        while_dosing=True,
-    ),
-    DueItem("alt", "ALT", (ALT,), timedelta(hours=24), "DUT-T2: blood tests daily", True),
-    DueItem("ast", "AST", (AST,), timedelta(hours=24), "DUT-T2: blood tests daily", True),
-    DueItem(
-        "bilirubin",
-        "bilirubin",
-        (BILIRUBIN,),
-        timedelta(hours=24),
-        "DUT-T2: blood tests daily",
-        True,
-    ),
-    DueItem(
-        "platelets",
-        "platelets",
-        (PLATELETS,),
-        timedelta(hours=24),
-        "DUT-T2: blood tests daily",
-        True,
-    ),
-    DueItem("weight", "weight", (WEIGHT,), timedelta(hours=24), "DUT-T2: body weight daily", True),
-)
+def due_items(rules: Rules) -> tuple[DueItem, ...]:
+    """Return the monitoring schedule of the site rules file (`monitoring.*`), item by item."""
+    items = []
+    for item in MONITORED:
+        code = f"monitoring.{item.key}"
+        rule = rules.rule(code)
+        items.append(
+            DueItem(
+                item.key,
+                item.label,
+                item.codes,
+                timedelta(hours=rule.num("every_h")),
+                rules.source(code),
+                while_dosing=bool(rule["while_dosing"]),
+            )
+        )
+    return tuple(items)
+
+
+def dose_late_after(rules: Rules) -> timedelta:
+    """Return how long past its time an unrecorded next dose becomes a to-do
+    (`handoff.late_dose`; inside it the dose is simply being prepared)."""
+    return timedelta(hours=rules.rule("handoff.late_dose").num("after_h"))
 
 
 @dataclass(frozen=True)
@@ -141,28 +145,32 @@ class PatientHandoff:
         return self.row.patient_id
 
 
-def illness_severity(advice: str | None, flags: Iterable[Flag]) -> Severity:
-    """Return the illness severity from the next dose's advice and the flags.
+def illness_severity(
+    advice: str | None, flags: Iterable[Flag], rules: Rules | None = None
+) -> Severity:
+    """Return the illness severity from the next dose's advice and the flags (`handoff.severity`).
 
-    Only active flags count; info flags never raise the level. `advice` None (the cycle has
-    all its doses recorded) leaves the flags to decide.
+    Only active flags count; with the shipped rules info flags never raise the level. `advice`
+    None (the cycle has all its doses recorded) leaves the flags to decide. `rules` default:
+    the rules file in force.
     """
+    rule = (rules if rules is not None else load_rules()).rule("handoff.severity")
     active = [f for f in flags if f.active]
-    critical = sum(1 for f in active if f.severity == "critical")
-    warning = sum(1 for f in active if f.severity == "warning")
-    reasons: list[str] = []
-    if advice == "hold":
-        reasons.append("next dose: HOLD advised")
-    if critical:
-        reasons.append(f"{critical} active critical flag{'s' if critical > 1 else ''}")
-    if reasons:
-        return Severity(UNSTABLE, tuple(reasons))
-    if advice == "caution":
-        reasons.append("next dose: CAUTION advised")
-    if warning:
-        reasons.append(f"{warning} active warning flag{'s' if warning > 1 else ''}")
-    if reasons:
-        return Severity(WATCHER, tuple(reasons))
+    for level, advice_key, flags_key in (
+        (UNSTABLE, "unstable_advice", "unstable_flags"),
+        (WATCHER, "watcher_advice", "watcher_flags"),
+    ):
+        reasons: list[str] = []
+        if advice is not None and advice in rule.strs(advice_key):
+            reasons.append(f"next dose: {advice.upper()} advised")
+        for severity in SEVERITIES[::-1]:  # critical first
+            if severity not in rule.strs(flags_key):
+                continue
+            count = sum(1 for f in active if f.severity == severity)
+            if count:
+                reasons.append(f"{count} active {severity} flag{'s' if count > 1 else ''}")
+        if reasons:
+            return Severity(level, tuple(reasons))
     if advice == "give":
         return Severity(STABLE, ("next dose: no hold or caution criterion met",))
     return Severity(STABLE, ("no active warning or critical flag",))
@@ -191,20 +199,23 @@ def open_todos(
     assessment: Assessment,
     acknowledged: Mapping[tuple[str, datetime], object],
     now: datetime,
+    rules: Rules | None = None,
 ) -> tuple[Todo, ...]:
     """Return the open to-dos at `now`: items due and not measured, a late dose, unseen flags.
 
     An item is due when its newest value is older than its interval (exactly the interval is
-    not yet due), or when it was never measured. Labs and weight are due only while the cycle
-    has a next dose. The next dose is a to-do once it is more than DOSE_LATE_AFTER past its
+    not yet due), or when it was never measured; the intervals are the site rules
+    `monitoring.*`, and with the shipped rules labs and weight are due only while the cycle
+    has a next dose. The next dose is a to-do once it is more than `handoff.late_dose` past its
     time (the first dose of a cycle is started by the team, never late). An active warning or
     critical flag is a to-do unless an acknowledgement or a snooze in force covers it; an
     eligibility flag of any severity is one until acknowledged, before the first dose only.
     """
+    rules = rules if rules is not None else load_rules()
     todos: list[Todo] = []
     nxt = assessment.next_dose
     dosing = nxt is not None
-    for item in DUE_ITEMS:
+    for item in due_items(rules):
         if item.while_dosing and not dosing:
             continue
         last = _last_time(course, item.codes)
@@ -222,7 +233,7 @@ def open_todos(
                     item.key,
                 )
             )
-    if nxt is not None and nxt.number > 1 and now - nxt.time > DOSE_LATE_AFTER:
+    if nxt is not None and nxt.number > 1 and now - nxt.time > dose_late_after(rules):
         todos.append(
             Todo(
                 "dose",
@@ -253,13 +264,18 @@ def patient_handoff(
     row: WardRow,
     acknowledged: Mapping[tuple[str, datetime], FlagAcknowledged],
     now: datetime,
+    rules: Rules | None = None,
 ) -> PatientHandoff:
-    """Return one patient's handoff content; `row` is `summarize(course, assessment, now)`."""
+    """Return one patient's handoff content; `row` is `summarize(course, assessment, now)`.
+
+    `rules` default: the rules file in force (the same one `assessment` was made with).
+    """
+    rules = rules if rules is not None else load_rules()
     active = sorted((f for f in assessment.flags if f.active), key=_flag_order)
     nxt = assessment.next_dose
     return PatientHandoff(
         row=row,
-        severity=illness_severity(nxt.advice if nxt is not None else None, active),
+        severity=illness_severity(nxt.advice if nxt is not None else None, active, rules),
         held=tuple(sorted((d for d in course.doses if d.status != "given"), key=lambda d: d.time)),
         flags=tuple(active),
         acknowledged=dict(acknowledged),
@@ -268,7 +284,7 @@ def patient_handoff(
             f for f in active if f.category == "ici_recurrence" and f.differential is not None
         ),
         next_dose=nxt,
-        todos=open_todos(course, assessment, acknowledged, now),
+        todos=open_todos(course, assessment, acknowledged, now, rules),
         course=course,
         assessment=assessment,
         now=now,

@@ -17,10 +17,13 @@ from il2_tox.fhir import course_to_bundle, validate_bundle
 from il2_tox.fhir.samples import SAMPLES, samples, text_of
 from il2_tox.services import NotFound, export_course, import_course, import_files
 from il2_tox.services.fhir_io import export_bundle
+from il2_tox.services.users import SystemActor
 from il2_tox.store import Database, migrate
 from il2_tox.store.models import AuditEvent
 from tests.builders import CourseBuilder
 from tests.integration.test_import_export import in_stored_order, si_course
+
+TESTER = SystemActor("test")  # exports name who makes them
 
 
 def write(tmp_path: Path, bundle: dict[str, object], name: str = "bundle.json") -> Path:
@@ -46,19 +49,19 @@ def test_a_bundle_imported_and_exported_again_is_the_same_bundle(
     (result,) = import_files(db, [write(tmp_path, sent)], progress=False)
     assert result.status == "loaded"
 
-    back = export_bundle(db, course.patient.id)
+    back = export_bundle(db, course.patient.id, actor=TESTER)
 
     validate_bundle(back)
     # The database gives records back in time order (doses by cycle and number).
     assert without_flags(back) == json.loads(json.dumps(course_to_bundle(in_stored_order(course))))
-    assert export_course(db, course.patient.id) == in_stored_order(course)
+    assert export_course(db, course.patient.id, actor=TESTER) == in_stored_order(course)
 
 
 def test_the_fhir_export_is_in_the_audit_log(db: Database, tmp_path: Path) -> None:
     course = si_course()
     import_files(db, [write(tmp_path, course_to_bundle(course))], progress=False)
 
-    bundle = export_bundle(db, course.patient.id, actor="ada")
+    bundle = export_bundle(db, course.patient.id, actor=SystemActor("ada"))
 
     with db.read_session() as session:
         event = session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).one()
@@ -82,7 +85,7 @@ def test_a_flag_is_exported_as_a_detected_issue_with_its_evidence(db: Database) 
     )
     import_course(db, course)
 
-    bundle = export_bundle(db, course.patient.id)
+    bundle = export_bundle(db, course.patient.id, actor=TESTER)
 
     entries = bundle["entry"]
     alt_url = next(
@@ -100,7 +103,7 @@ def test_a_flag_is_exported_as_a_detected_issue_with_its_evidence(db: Database) 
 
 def test_an_unknown_patient_is_not_found_and_nothing_is_audited(db: Database) -> None:
     with pytest.raises(NotFound, match="no patient NOBODY"):
-        export_bundle(db, "NOBODY")
+        export_bundle(db, "NOBODY", actor=TESTER)
     with db.read_session() as session:
         assert session.scalars(select(AuditEvent)).all() == []
 

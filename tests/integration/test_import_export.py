@@ -23,10 +23,13 @@ from il2_tox.services import (
     list_admissions,
     load_course_from_db,
 )
+from il2_tox.services.users import SystemActor
 from il2_tox.store import Database
 from il2_tox.store.models import Admission, AuditEvent, Dose, Observation, Patient, User
 from tests.builders import ADMITTED, CourseBuilder
 from tests.strategies import courses
+
+TESTER = SystemActor("test")  # exports name who makes them
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "data" / "examples" / "example-course.json"
 
@@ -70,13 +73,13 @@ def si_course(patient_id: str = "MRN-SI") -> Course:
 def test_it_exports_the_example_course_as_it_was_imported(db: Database) -> None:
     course = load_course(EXAMPLE)
     assert import_course(db, course).status == "loaded"
-    assert export_course(db, "MRN-0001") == in_stored_order(course)
+    assert export_course(db, "MRN-0001", actor=TESTER) == in_stored_order(course)
 
 
 def test_it_keeps_values_and_units_as_entered(db: Database) -> None:
     course = si_course()
     import_course(db, course)
-    exported = export_course(db, "MRN-SI")
+    exported = export_course(db, "MRN-SI", actor=TESTER)
     assert dump_course(exported) == dump_course(in_stored_order(course))
     creatinine = next(o for o in exported.observations if o.code == "2160-0")
     assert (creatinine.entered_value, creatinine.entered_unit) == (97, "umol/L")
@@ -98,7 +101,7 @@ def test_it_round_trips_any_valid_course(db: Database, backend: str) -> None:
         patient = dataclasses.replace(course.patient, id=f"{next(unique)}~{course.patient.id}"[:64])
         course = dataclasses.replace(course, patient=patient)
         assert import_course(db, course).status == "loaded"
-        exported = export_course(db, patient.id)
+        exported = export_course(db, patient.id, actor=TESTER)
         assert exported == in_stored_order(course)
         assert dump_course(exported) == dump_course(in_stored_order(course))
 
@@ -246,8 +249,8 @@ def test_it_exports_the_latest_admission_unless_told_which(db: Database) -> None
     )
     import_course(db, second)
     import_course(db, first)
-    assert export_course(db, "MRN-TWICE") == in_stored_order(second)
-    earlier = export_course(db, "MRN-TWICE", admitted_at=ADMITTED)
+    assert export_course(db, "MRN-TWICE", actor=TESTER) == in_stored_order(second)
+    earlier = export_course(db, "MRN-TWICE", admitted_at=ADMITTED, actor=TESTER)
     assert earlier == in_stored_order(first)
     assert earlier.patient.weight_kg == first.patient.weight_kg  # each admission its own dry weight
 
@@ -255,11 +258,13 @@ def test_it_exports_the_latest_admission_unless_told_which(db: Database) -> None
 def test_it_says_which_patient_or_admission_it_cannot_find(db: Database) -> None:
     import_course(db, si_course())
     with pytest.raises(NotFound, match="no patient MRN-NOBODY"):
-        export_course(db, "MRN-NOBODY")
+        export_course(db, "MRN-NOBODY", actor=TESTER)
     with pytest.raises(
         NotFound, match="no admission of MRN-SI admitted 2026-01-01T00:00:00\\+00:00"
     ):
-        export_course(db, "MRN-SI", admitted_at=ADMITTED.replace(month=1, day=1, hour=0))
+        export_course(
+            db, "MRN-SI", admitted_at=ADMITTED.replace(month=1, day=1, hour=0), actor=TESTER
+        )
     with pytest.raises(NotFound, match="no admission 999"):
         load_course_from_db(db, 999)
 

@@ -42,6 +42,7 @@ from il2_tox.services.corrections import (
 from il2_tox.services.course_io import cohort_export_ids, export_course
 from il2_tox.services.drafts import encode_draft, sign_out_idle, take_draft
 from il2_tox.services.errors import PermissionDenied
+from il2_tox.services.fhir_io import export_bundle
 from il2_tox.services.observation_import import import_course_text, import_observation_csv
 from il2_tox.services.sheets import export_handoff, export_vitals
 from il2_tox.services.users import (
@@ -288,6 +289,10 @@ WRITES: dict[str, tuple[Callable[[Database, int, Any], object], set[str]]] = {
     ),
     "export_course": (
         lambda db, a, actor: export_course(db, "MRN-SEC", actor=actor),
+        {"nurse", "physician", "admin"},
+    ),
+    "export_bundle": (
+        lambda db, a, actor: export_bundle(db, "MRN-SEC", actor=actor),
         {"nurse", "physician", "admin"},
     ),
     "cohort_export_ids": (

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from il2_tox.services import export_course, list_admissions
+from il2_tox.services.users import SystemActor
 from il2_tox.store import Database
 from tests.builders import CourseBuilder
 from tests.integration.conftest import REPO_ROOT
 
 FILES_PER_PROCESS = 5
 OBSERVATIONS_PER_FILE = 1500
+TESTER = SystemActor("test")  # exports name who makes them
 
 # `python -m il2_tox import FILE...`, held at a start line until both processes are up, so that
 # their write transactions really collide (Python start-up alone takes longer than an import).
@@ -77,4 +79,6 @@ def test_it_lets_two_processes_import_into_one_sqlite_file_at_once(
         assert "locked" not in err
         assert out.count(": loaded MRN-") == FILES_PER_PROCESS
     assert len(list_admissions(sqlite_db)) == 2 * FILES_PER_PROCESS
-    assert len(export_course(sqlite_db, "MRN-B2").observations) == OBSERVATIONS_PER_FILE
+    assert (
+        len(export_course(sqlite_db, "MRN-B2", actor=TESTER).observations) == OBSERVATIONS_PER_FILE
+    )

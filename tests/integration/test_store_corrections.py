@@ -8,10 +8,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from il2_tox.services import export_course, import_course
+from il2_tox.services.users import SystemActor
 from il2_tox.store import Database
 from il2_tox.store.models import AuditEvent, Dose, Observation, User
 from il2_tox.store.records import correct_observation, current_observations, record_event
 from tests.builders import CourseBuilder
+
+TESTER = SystemActor("test")  # exports name who makes them
 
 SBP = "8480-6"
 
@@ -98,7 +101,7 @@ def test_it_keeps_the_original_row_when_an_observation_is_amended(
     ]
     assert rows[2].correction_reason == "typed 84 for 94"
     assert rows[2].recorded_by == nurse.id
-    exported = export_course(db, "MRN-CORR")
+    exported = export_course(db, "MRN-CORR", actor=TESTER)
     assert [o.value for o in exported.observations if o.code == SBP] == [112, 94]
     assert [o.entered_value for o in exported.observations if o.code == SBP] == [112, 94]
 

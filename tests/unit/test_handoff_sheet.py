@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -13,14 +14,16 @@ from hypothesis import strategies as st
 from il2_tox.assess import Assessment, assess
 from il2_tox.course import Course
 from il2_tox.rules.base import CREATININE, HR, SBP, WEIGHT, DoseAdvice, Flag
-from il2_tox.services.ward import VITALS_OVERDUE_AFTER, summarize
+from il2_tox.rules.config import DEFAULT_RULES_PATH, Rules, load_rules
+from il2_tox.services.ward import summarize, vitals_overdue_after
 from il2_tox.sheets.handoff import (
-    DOSE_LATE_AFTER,
-    DUE_ITEMS,
+    MONITORED,
     STABLE,
     UNSTABLE,
     WATCHER,
     FlagAcknowledged,
+    dose_late_after,
+    due_items,
     illness_severity,
     open_todos,
     patient_handoff,
@@ -28,6 +31,21 @@ from il2_tox.sheets.handoff import (
 from tests.builders import ADMITTED, CourseBuilder
 
 T0 = ADMITTED + timedelta(hours=10)
+SHIPPED_TEXT = DEFAULT_RULES_PATH.read_text(encoding="utf-8")
+SHIPPED = load_rules(DEFAULT_RULES_PATH)
+VITALS_OVERDUE_AFTER = vitals_overdue_after(SHIPPED)
+DOSE_LATE_AFTER = dose_late_after(SHIPPED)
+
+
+def site_rules(tmp_path: Path, *changes: tuple[str, str]) -> Rules:
+    """Return the shipped rules with each (old, new) text replaced once, as a site file."""
+    text = SHIPPED_TEXT
+    for old, new in changes:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path = tmp_path / "site-rules.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_rules(path)
 
 
 def flag(
@@ -165,7 +183,7 @@ def _measured(at: datetime, *codes: str) -> Course:
     return builder.build()
 
 
-ALL_DUE = tuple(code for item in DUE_ITEMS for code in item.codes)
+ALL_DUE = tuple(code for item in MONITORED for code in item.codes)
 
 
 def test_vitals_are_due_only_after_four_hours_exactly() -> None:
@@ -304,3 +322,115 @@ def test_the_level_is_exactly_the_rule(advice: str | None, flags: list[Flag]) ->
     severity = illness_severity(advice, flags)
     assert severity.level == expected
     assert severity.reasons  # always says why
+
+
+# ---------------------------------------------------------------------------------------------
+# The site rules file sets the intervals and the severity rule
+
+
+def test_the_shipped_schedule_is_the_reference_schedule() -> None:
+    schedule = {item.key: (item.every, item.while_dosing) for item in due_items(SHIPPED)}
+    assert schedule == {
+        "vitals": (timedelta(hours=4), False),
+        "creatinine": (timedelta(hours=12), True),
+        "alt": (timedelta(hours=24), True),
+        "ast": (timedelta(hours=24), True),
+        "bilirubin": (timedelta(hours=24), True),
+        "platelets": (timedelta(hours=24), True),
+        "weight": (timedelta(hours=24), True),
+    }
+    assert dose_late_after(SHIPPED) == timedelta(hours=1)
+    assert next(i for i in due_items(SHIPPED) if i.key == "creatinine").source == (
+        "JITC 2024 Table 2"
+    )
+
+
+def test_a_site_interval_decides_when_an_item_is_due(tmp_path: Path) -> None:
+    rules = site_rules(
+        tmp_path,
+        (
+            'every_h = 12\nwhile_dosing = true\nunit = "h"\nsource = ["TIL-T2"]',
+            'every_h = 6\nwhile_dosing = true\nunit = "h"\nsource = ["TIL-T2"]',
+        ),
+    )
+    course = _measured(T0, *ALL_DUE)
+    nxt = _assessment(_next(T0 + timedelta(hours=20)))
+    at_6h = open_todos(course, nxt, {}, T0 + timedelta(hours=6), rules)
+    after_6h = open_todos(course, nxt, {}, T0 + timedelta(hours=6, seconds=1), rules)
+    assert "creatinine" not in [t.key for t in at_6h]
+    creatinine = next(t for t in after_6h if t.key == "creatinine")
+    assert creatinine.text == "creatinine: last 6 h 00 ago (due every 6 h)"
+
+
+def test_a_site_vitals_interval_is_the_ward_overdue_interval_too(tmp_path: Path) -> None:
+    rules = site_rules(tmp_path, ("every_h = 4\n", "every_h = 2\n"))
+    course = _measured(T0, *ALL_DUE)
+    assessment = _assessment(_next(T0 + timedelta(hours=8)))
+    at_2h, after_2h = T0 + timedelta(hours=2), T0 + timedelta(hours=2, seconds=1)
+    assert [t.key for t in open_todos(course, assessment, {}, at_2h, rules)] == []
+    assert [t.key for t in open_todos(course, assessment, {}, after_2h, rules)] == ["vitals"]
+    assert not summarize(course, assessment, at_2h, rules).overdue
+    assert summarize(course, assessment, after_2h, rules).overdue
+
+
+def test_a_site_may_keep_labs_due_after_the_last_dose(tmp_path: Path) -> None:
+    rules = site_rules(
+        tmp_path,
+        (
+            'every_h = 12\nwhile_dosing = true\nunit = "h"\nsource = ["TIL-T2"]',
+            'every_h = 12\nwhile_dosing = false\nunit = "h"\nsource = ["TIL-T2"]',
+        ),
+    )
+    course = _measured(T0, HR, SBP)
+    todos = open_todos(course, _assessment(None), {}, T0 + timedelta(hours=1), rules)
+    assert [t.key for t in todos] == ["creatinine"]
+
+
+def test_a_site_late_dose_delay_decides_when_the_dose_is_a_todo(tmp_path: Path) -> None:
+    rules = site_rules(tmp_path, ("after_h = 1\n", "after_h = 0.5\n"))
+    course = _measured(T0, *ALL_DUE)
+    due = T0 + timedelta(minutes=30)
+    at = open_todos(course, _assessment(_next(due)), {}, due + timedelta(minutes=30), rules)
+    past = open_todos(
+        course, _assessment(_next(due)), {}, due + timedelta(minutes=30, seconds=1), rules
+    )
+    assert [t.kind for t in at] == []
+    assert [t.key for t in past] == ["C1 #2"]
+
+
+def test_a_site_may_make_a_warning_flag_unstable(tmp_path: Path) -> None:
+    rules = site_rules(tmp_path, ('unstable_flags = ["critical"]', 'unstable_flags = ["warning"]'))
+    severity = illness_severity("give", [flag("warning")], rules)
+    assert severity == illness_severity("give", [flag("warning"), flag("info")], rules)
+    assert (severity.level, severity.reasons) == (UNSTABLE, ("1 active warning flag",))
+    assert illness_severity("give", [flag("warning", active=False)], rules).level == STABLE
+
+
+def test_a_site_may_make_caution_advice_unstable(tmp_path: Path) -> None:
+    rules = site_rules(
+        tmp_path,
+        ('unstable_advice = ["hold"]', 'unstable_advice = ["hold", "caution"]'),
+        ('watcher_advice = ["caution"]', "watcher_advice = []"),
+    )
+    severity = illness_severity("caution", [], rules)
+    assert (severity.level, severity.reasons) == (UNSTABLE, ("next dose: CAUTION advised",))
+    assert illness_severity("give", [flag("warning")], rules).level == WATCHER
+
+
+def test_a_site_without_watcher_criteria_has_no_watcher_level(tmp_path: Path) -> None:
+    rules = site_rules(
+        tmp_path,
+        ('watcher_advice = ["caution"]', "watcher_advice = []"),
+        ('watcher_flags = ["warning"]', "watcher_flags = []"),
+    )
+    assert illness_severity("caution", [flag("warning")], rules).level == STABLE
+    assert illness_severity("hold", [flag("warning")], rules).level == UNSTABLE
+
+
+def test_the_handoff_uses_the_rules_it_is_given(tmp_path: Path) -> None:
+    rules = site_rules(tmp_path, ('unstable_flags = ["critical"]', 'unstable_flags = ["warning"]'))
+    course = _measured(T0, *ALL_DUE)
+    assessment = _assessment(_next(T0 + timedelta(hours=8)), (flag("warning"),))
+    row = summarize(course, assessment, T0, rules)
+    assert patient_handoff(course, assessment, row, {}, T0, rules).severity.level == UNSTABLE
+    assert patient_handoff(course, assessment, row, {}, T0, SHIPPED).severity.level == WATCHER

@@ -107,6 +107,65 @@ def test_it_allows_a_site_to_change_a_category_list(tmp_path: Path) -> None:
     assert load_rules(write(tmp_path, text)).rule("hold.rales").strs("values") == ("third", "half")
 
 
+VITALS_EVERY = "every_h = 4\nwhile_dosing = false"
+
+
+@pytest.mark.parametrize("value", ["0", "-4", "0.0", "nan", "inf", "168.01", "1e9"])
+def test_it_refuses_a_monitoring_interval_out_of_range(tmp_path: Path, value: str) -> None:
+    text = SHIPPED.replace(VITALS_EVERY, f"every_h = {value}\nwhile_dosing = false", 1)
+    message = refusal(tmp_path, text)
+    assert 'rule."monitoring.vitals".every_h' in message
+    assert "more than 0 and at most 168" in message
+
+
+@pytest.mark.parametrize("value", ["0.01", "168"])
+def test_it_accepts_a_monitoring_interval_at_its_bounds(tmp_path: Path, value: str) -> None:
+    text = SHIPPED.replace(VITALS_EVERY, f"every_h = {value}\nwhile_dosing = false", 1)
+    assert load_rules(write(tmp_path, text)).rule("monitoring.vitals").num("every_h") == float(
+        value
+    )
+
+
+def test_it_refuses_a_late_dose_delay_of_zero(tmp_path: Path) -> None:
+    text = SHIPPED.replace("after_h = 1\n", "after_h = 0\n", 1)
+    assert 'rule."handoff.late_dose".after_h' in refusal(tmp_path, text)
+
+
+def test_it_refuses_a_monitoring_flag_that_is_not_true_or_false(tmp_path: Path) -> None:
+    text = SHIPPED.replace(VITALS_EVERY, 'every_h = 4\nwhile_dosing = "no"', 1)
+    assert 'rule."monitoring.vitals".while_dosing' in refusal(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ('unstable_advice = ["hold"]', 'unstable_advice = ["stop"]', "unstable_advice"),
+        ('watcher_advice = ["caution"]', 'watcher_advice = ["Caution"]', "watcher_advice"),
+        ('unstable_flags = ["critical"]', 'unstable_flags = ["severe"]', "unstable_flags"),
+        ('watcher_flags = ["warning"]', 'watcher_flags = ["warning", 2]', "watcher_flags"),
+        ('watcher_flags = ["warning"]', 'watcher_flags = "warning"', "watcher_flags"),
+    ],
+)
+def test_it_refuses_a_severity_rule_naming_no_advice_or_severity(
+    tmp_path: Path, old: str, new: str, where: str
+) -> None:
+    assert f'rule."handoff.severity".{where}' in refusal(tmp_path, SHIPPED.replace(old, new, 1))
+
+
+def test_the_rules_command_names_a_malformed_handoff_entry(tmp_path: Path) -> None:
+    path = write(tmp_path, SHIPPED.replace("after_h = 1\n", "after_h = -1\n", 1))
+    done = subprocess.run(
+        [sys.executable, "-m", "il2_tox", "rules", "--file", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert 'rule."handoff.late_dose".after_h' in line
+
+
 def test_it_reports_a_missing_file() -> None:
     with pytest.raises(RulesError, match="not found"):
         load_rules("/nonexistent/rules.toml")
