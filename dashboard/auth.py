@@ -68,6 +68,8 @@ LOCKOUT_HINT = (
 )
 SSO_BUTTON = "Sign in with single sign-on"
 IDLE_CHECK = timedelta(seconds=15)
+ACCOUNT_RECHECK = timedelta(seconds=10)  # a refreshing fragment re-reads the account this often
+ACCOUNT_CHECKED = "auth.account_checked"
 # Session values kept across an idle sign-out: the entry, admission, acknowledgement and
 # correction forms.
 DRAFT_PREFIXES = ("entry.", "admit.", "ack.", "corr.")
@@ -258,10 +260,39 @@ def rerun_if_timed_out() -> None:
 
     Call first in every fragment: a fragment's rerun skips the top of the app script, so
     without this a refreshing fragment, or a click inside one, would still read as the user
-    after the timeout. The check itself is not activity.
+    after the timeout. The check itself is not activity. It also re-reads the account (at most
+    every `ACCOUNT_RECHECK`): a chart left open by an account since disabled, or given another
+    role, is signed out here (audited), as a page run would.
     """
-    if current_user() is not None and timed_out():
+    user = current_user()
+    if user is None:
+        return
+    if timed_out():
         st.rerun(scope="app")
+    denied = _revoked(user)
+    if denied is not None:
+        record_sign_out(context.database(), user, reason="account no longer allowed")
+        _forget_session()
+        st.session_state[NOTICE] = f"{denied} You have been signed out."
+        st.rerun(scope="app")
+
+
+def _revoked(user: SignedIn) -> str | None:
+    """Return why the account, read now, may no longer act in its role (see
+    `check_still_allowed`), or None; read at most every ACCOUNT_RECHECK. A database fault
+    counts as allowed, as on pages: what is shown was read before, and every save checks."""
+    at = now()
+    last = st.session_state.get(ACCOUNT_CHECKED)
+    if isinstance(last, datetime) and timedelta(0) <= at - last < ACCOUNT_RECHECK:
+        return None
+    try:
+        check_still_allowed(context.database(), user, (user.role,), "see this page")
+    except DATABASE_FAULTS:
+        return None
+    except PermissionDenied as denied:
+        return str(denied)
+    st.session_state[ACCOUNT_CHECKED] = at
+    return None
 
 
 @st.fragment(run_every=IDLE_CHECK)

@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import auth
 from dashboard.auth import LAST_ACTIVE, SESSION_KEY, SSO_BUTTON
 from il2_tox.services.drafts import split_draft, take_draft
-from il2_tox.services.users import SystemActor, authenticate, set_sso_subject
+from il2_tox.services.users import SystemActor, authenticate, set_active, set_sso_subject
 from il2_tox.store import Database
 from il2_tox.store.models import AuditEvent, Dose, FlagAcknowledgement, Observation
 from tests.app import test_admission_page as admission_page
@@ -439,9 +439,53 @@ def test_a_fragment_reruns_the_app_only_once_timed_out(
 
     monkeypatch.setattr(auth, "current_user", object if signed_in else lambda: None)
     monkeypatch.setattr(auth, "timed_out", lambda: expired)
+    monkeypatch.setattr(auth, "_revoked", lambda user: None)
     monkeypatch.setattr(auth.st, "rerun", rerun)
     auth.rerun_if_timed_out()
     assert called == reruns
+
+
+def test_a_fragment_left_open_by_a_disabled_account_signs_it_out(
+    ward_db: Database, clock: Clock
+) -> None:
+    """The ward and chart refresh on their own, in fragments that skip the page's account
+    check: the fragments' first call re-reads the account too (every 10 s at most) and signs
+    a disabled account out, with its audit entry and a notice on the sign-in form."""
+    app = signed_in_app("nurse")
+    user = app.session_state[SESSION_KEY]
+    admin = authenticate(ward_db, "admin", PASSWORD)
+    assert admin is not None
+    reruns: list[str] = []
+    state: dict[str, Any] = {auth.SESSION_KEY: user, auth.LAST_ACTIVE: clock.at}
+
+    def rerun(*, scope: str) -> None:
+        reruns.append(scope)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth.st, "session_state", state)
+        patch.setattr(auth.st, "rerun", rerun)
+        auth.rerun_if_timed_out()  # allowed: read now, and when remembered
+        assert (reruns, state[auth.ACCOUNT_CHECKED]) == ([], clock.at)
+        set_active(ward_db, "nurse", False, actor=admin)
+        clock.at += auth.ACCOUNT_RECHECK - timedelta(seconds=1)
+        auth.rerun_if_timed_out()  # within 10 s of the last read: not read again
+        assert reruns == [] and auth.SESSION_KEY in state
+        clock.at += timedelta(seconds=1)
+        auth.rerun_if_timed_out()
+        assert reruns == ["app"]
+        assert state == {
+            auth.NOTICE: "The account 'nurse' is not active: cannot see this page. "
+            "You have been signed out."
+        }
+    assert sign_outs(ward_db) == [("nurse", "account no longer allowed")]
+    # The app's own run (its sidebar check runs before the page's): signed out, told why.
+    app.run()
+    assert not app.exception, app.exception
+    assert SESSION_KEY not in app.session_state
+    assert sign_outs(ward_db)[-1] == ("nurse", "account no longer allowed")
+    assert [i.value for i in app.info] == [
+        "The account 'nurse' is not active: cannot see this page. You have been signed out."
+    ]
 
 
 # -- single sign-on ----------------------------------------------------------------------------
