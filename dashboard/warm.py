@@ -38,7 +38,7 @@ PAGE_MODULES = (
 )
 
 _lock = threading.Lock()
-_frozen = False
+_frozen = threading.Event()
 
 
 def freeze_libraries() -> bool:
@@ -47,13 +47,12 @@ def freeze_libraries() -> bool:
     Return True if this call froze (the first), False if an earlier call already had. Safe
     from several sessions' script threads at once.
     """
-    global _frozen
     with _lock:
-        if _frozen:
+        if _frozen.is_set():
             return False
         for name in PAGE_MODULES:
             importlib.import_module(name)
         gc.collect()  # what is already garbage is freed, not frozen
         gc.freeze()
-        _frozen = True
+        _frozen.set()
         return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from dashboard import warm
 @pytest.fixture
 def fresh_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Run as if no freeze had happened in this process; unfreeze afterwards."""
-    monkeypatch.setattr(warm, "_frozen", False)
+    monkeypatch.setattr(warm, "_frozen", threading.Event())
     gc.unfreeze()
     yield
     gc.unfreeze()
