@@ -173,8 +173,12 @@ PANELS: tuple[Panel, ...] = (
 DOSE_STRIP = Panel("doses", "Doses", "", "", 44)
 PANEL_GAP_PX = 42
 # The flags timeline uses the same left and right margins, so at the same width its time axis
-# lines up with the chart's.
-MARGIN = {"l": 120, "r": 116, "t": 56, "b": 56}
+# lines up with the chart's. The bottom holds the two-line time labels and the axis title.
+MARGIN = {"l": 120, "r": 116, "t": 56, "b": 84}
+# The patient chart's margins are fixed: Streamlit's theme turns on plotly's `automargin` for
+# every axis, which measures every tick label of the chart's 13 axes and draws the figure again
+# when a margin moves, about half of plotly's first drawing (152 -> 82 ms; docs/benchmarks.md).
+NO_AUTOMARGIN = {"automargin": False}
 
 # Series colours; titles carry a colour key, so the figure needs no legend.
 COLOURS = {
@@ -514,6 +518,7 @@ class _Chart:
                 "showticklabels": first or last,
                 "side": "top" if first else "bottom",
                 "showspikes": False,
+                **NO_AUTOMARGIN,
             }
             if not first:
                 xaxis["matches"] = "x"
@@ -529,6 +534,7 @@ class _Chart:
                 "zeroline": False,
                 "title": {"text": row.panel.unit, "font": {"size": 12}},
                 "visible": row.panel.key != DOSE_STRIP.key,
+                **NO_AUTOMARGIN,
             }
             if row.y2 is not None:
                 layout[_layout_name(row.y2)] = {
@@ -543,6 +549,7 @@ class _Chart:
                     "tickmode": "linear",
                     "tick0": 0,
                     "dtick": _nice_step((row.y2_range or (0.0, 1.0))[1]),
+                    **NO_AUTOMARGIN,
                 }
             annotations.append(
                 {
@@ -1060,6 +1067,7 @@ def flags_timeline(
         )
     layout: dict[str, Any] = {
         "height": 130 + 40 * max(len(present), 1),
+        # Plotly's automargin stays on here: the flag labels on the left vary in length.
         "margin": {"l": MARGIN["l"], "r": MARGIN["r"], "t": 40, "b": 56},
         "plot_bgcolor": "white",
         "paper_bgcolor": "white",

@@ -242,6 +242,12 @@ def _typed_time(
 # height (a popover opened below its button and ran off a short screen). One is open at a time.
 
 OPEN = "corr.open"
+SECTION_LABEL = "Correct an entry (wrong value, or entered in error)"
+
+
+def section_key(admission_id: int) -> str:
+    """Return the session key of whether the admission's corrections section is open."""
+    return f"corr.section.{admission_id}"
 
 
 @auth.guarded(None)
@@ -454,14 +460,28 @@ def _groups(doses: Sequence[Record[DoseVersion]]) -> list[tuple[str, str]]:
 
 
 def corrections_section(admission_id: int, user: SignedIn) -> None:
-    """Draw the corrections of one admission (nurses and physicians; the service checks)."""
+    """Draw the corrections of one admission (nurses and physicians; the service checks).
+
+    The section starts closed; its entries are read and drawn only while it is open.
+    """
     if user.role not in CORRECTING_ROLES:
         return
     saved = st.session_state.pop("corr.toast", None)
     if saved is not None:
         # Also where the record moved out of the interval shown (its time was corrected).
         st.toast(plain(saved), icon=":material/check:")
-    with st.expander("Correct an entry (wrong value, or entered in error)", icon=":material/edit:"):
+    # Read and drawn only while open: its rows (a button, a box and the history per entry) are
+    # most of the chart page's elements, so a closed section sends the label alone.
+    section = st.expander(
+        SECTION_LABEL,
+        icon=":material/edit:",
+        key=section_key(admission_id),
+        on_change="rerun",
+    )
+    if not section.open:
+        st.session_state.pop(OPEN, None)  # no form is open on a section that is closed
+        return
+    with section:
         st.caption(
             "The original stays, struck through, with who corrected it, when and why. A nurse "
             "corrects her own entries within the site's correction window; after it, and for "

@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import auth  # noqa: E402
+from dashboard import auth, warm  # noqa: E402
 
 NURSE, PHYSICIAN, ADMIN = "nurse", "physician", "admin"
 
@@ -44,6 +44,9 @@ PAGES: list[PageEntry] = [
 ]
 
 st.set_page_config(page_title="il2-tox · HD IL-2 ward", page_icon="🩺", layout="wide")
+# Once per process: the libraries out of the full garbage collection Streamlit runs after
+# every script run (about 150 ms of CPU each time otherwise, the server answering nobody).
+warm.freeze_libraries()
 
 auth.enforce_idle_timeout()
 user = auth.current_user()

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from dashboard import context
+from dashboard.corrections_form import SECTION_LABEL, section_key
 from il2_tox.services.bedside import Entry, record_dose, record_observations
 from il2_tox.services.corrections import amend_observation
 from il2_tox.services.course_io import list_admissions, load_course_from_db
@@ -56,9 +57,19 @@ def nurse_sbp(db: Database, value: int = 84) -> int:
 
 
 def open_chart(role: str, patient: str = "DEMO-001") -> AppTest:
+    """Sign in, open the patient's chart and open its corrections section (as a click does)."""
     app = signed_in_app(role)
     app.query_params["patient"] = patient
     app.switch_page(PAGE)
+    app.run()
+    assert not app.exception, app.exception
+    if role == "admin":
+        return app
+    db = Database()
+    try:
+        app.session_state[section_key(admission(db, patient))] = True
+    finally:
+        db.dispose()
     app.run()
     assert not app.exception, app.exception
     return app
@@ -385,3 +396,23 @@ def test_a_unit_that_makes_the_value_impossible_is_refused_naming_the_value(
     assert any(shown(e.value).startswith("Not saved. New value: ") for e in app.error)
     assert count(ward_db, Observation) == rows
     assert app.selectbox(key=f"corr.obs.{temp}.0.unit").value == "[degF]"
+
+
+def test_the_section_starts_closed_and_sends_no_entry_until_opened(ward_db: Database) -> None:
+    app = signed_in_app("nurse")
+    app.query_params["patient"] = "DEMO-001"
+    app.switch_page(PAGE)
+    app.run()
+    assert not app.exception, app.exception
+
+    (section,) = [e for e in app.expander if e.label == SECTION_LABEL]
+    # Closed: not one correction button nor the entries' picker is drawn (nor read).
+    assert not [b for b in app.button if b.key and b.key.startswith("corr.")]
+    assert not [s for s in app.selectbox if s.key and s.key.startswith("corr.")]
+    assert not section.children
+
+    app.session_state[section_key(admission(ward_db))] = True  # what the click sends
+    app.run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key=f"corr.group.{admission(ward_db)}").value is not None
+    assert [b for b in app.button if b.key and b.key.startswith("corr.obs.")]

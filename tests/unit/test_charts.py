@@ -123,6 +123,20 @@ def test_it_draws_one_panel_per_measurement_under_the_dose_strip() -> None:
     assert list(fig.layout.meta["panels"]) == ["doses", *(p.key for p in charts.PANELS)]
 
 
+def test_its_margins_are_fixed_and_hold_the_time_axis_title() -> None:
+    # Streamlit's theme asks plotly to grow margins to fit (automargin), which measures every
+    # label of every axis and draws the chart twice; the chart's own margins are enough.
+    fig = chart(full_course())
+    axes = [name for name in fig.layout.to_plotly_json() if name.startswith(("xaxis", "yaxis"))]
+    assert len(axes) >= 2 * len(charts.PANELS)
+    assert all(fig.layout[name].automargin is False for name in axes)
+    # Two-line time labels (day, then hour) and the title under them, as automargin measured
+    # them (81 px in chromium at this font size).
+    assert fig.layout.margin.b >= 81
+    (bottom,) = [fig.layout[name] for name in axes if fig.layout[name].title.text == "Time (UTC)"]
+    assert bottom.showticklabels
+
+
 def test_it_shares_one_time_axis_across_every_panel() -> None:
     fig = chart(full_course())
     refs = [axes["x"] for axes in fig.layout.meta["panels"].values()]
