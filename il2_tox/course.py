@@ -481,9 +481,7 @@ def _parse_date(text: str | None, where: str) -> date | None:
         raise CourseError(where, f"{_short(text)} is not a valid date") from None
 
 
-def _build(
-    data: Mapping[str, Any], observations: tuple[Observation, ...] | None = None
-) -> Course:
+def _build(data: Mapping[str, Any], observations: tuple[Observation, ...] | None = None) -> Course:
     """Return the Course of a document the schema accepts; raise CourseError for the faults it
     cannot see. `observations`, when given, are the document's, already read and checked."""
     p = data["patient"]
