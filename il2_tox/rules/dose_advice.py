@@ -112,13 +112,13 @@ def criteria_at(index: CourseIndex, at: datetime) -> list[Criterion]:
     found: list[Criterion | None] = []
     for concept, check in VITAL_CHECKS:
         obs = index.latest(concept, at, vitals_h)
-        found.append(check(index, obs) if obs is not None else None)
+        found.append(index.criterion(check, obs) if obs is not None else None)
     found.append(criteria.oxygen(index, *_oxygen_at(index, at, vitals_h)))
     found.append(criteria.urine_output(index, at))
     found.append(criteria.stool(index, at))
     for concept, check in LAB_CHECKS:
         obs = index.latest(concept, at, labs_h)
-        found.append(check(index, obs) if obs is not None else None)
+        found.append(index.criterion(check, obs) if obs is not None else None)
     met = [c for c in found if c is not None]
     return [c for c in met if c.kind == criteria.ABSOLUTE] + [
         c for c in met if c.kind != criteria.ABSOLUTE

@@ -129,7 +129,7 @@ def _organ_hits(index: CourseIndex, organ: Organ) -> tuple[list[Hit], bool]:
     for concept, check in organ.checks:
         series = index.get(concept)
         for i, obs in enumerate(series):
-            met = check(index, obs)
+            met = index.criterion(check, obs)
             if met is None:
                 continue
             severity = "critical" if met.kind == criteria.ABSOLUTE else "warning"
