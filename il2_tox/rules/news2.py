@@ -206,8 +206,10 @@ def table(index: CourseIndex) -> list[News2Row]:
         for name, track in fixed[1:]:
             if (i := track.latest(moment)) >= 0:
                 parameters.append((name, track.values[i]))
-        total = sum(score for _, score in parameters)
-        red = any(score >= red_score for _, score in parameters)
+        total, red = 0, False
+        for _, score in parameters:  # one loop: this runs once per charted time
+            total += score
+            red = red or score >= red_score
         rows.append(
             News2Row(
                 time=moment,
