@@ -160,6 +160,16 @@ def oxygen(
     return None
 
 
+def oxygen_flow(index: CourseIndex, obs: Observation) -> Criterion | None:
+    """Return `oxygen` for an O2 flow record alone (no FiO2 at its time)."""
+    return oxygen(index, obs, None)
+
+
+def oxygen_fio2(index: CourseIndex, obs: Observation) -> Criterion | None:
+    """Return `oxygen` for a FiO2 record alone (no O2 flow at its time)."""
+    return oxygen(index, None, obs)
+
+
 # -- nursing items -----------------------------------------------------------------------------
 
 
