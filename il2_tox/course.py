@@ -330,6 +330,11 @@ def parse_course(data: object) -> Course:
     # compiled checks that accept nothing the items schemas refuse take them (tests prove it).
     # Any doubt goes to the full schema, which also words the message.
     shallow_ok = _shallow_validator().is_valid(data)
+    if shallow_ok and all(_dose_ok(item) for item in data.get("doses") or ()):
+        observations = _read_observations(data["observations"])
+        if observations is not None:
+            return _build(data, observations)
+    # The careful path: the schema words the first fault, then `_build` checks what it cannot.
     if (
         not shallow_ok
         or not all(_observation_ok(item) for item in data.get("observations") or ())
@@ -476,7 +481,9 @@ def _parse_date(text: str | None, where: str) -> date | None:
         raise CourseError(where, f"{_short(text)} is not a valid date") from None
 
 
-def _build(data: Mapping[str, Any]) -> Course:
+def _build(data: Mapping[str, Any], observations: tuple[Observation, ...] | None = None) -> Course:
+    """Return the Course of a document the schema accepts; raise CourseError for the faults it
+    cannot see. `observations`, when given, are the document's, already read and checked."""
     p = data["patient"]
     patient = Patient(
         id=p["id"],
@@ -541,9 +548,10 @@ def _build(data: Mapping[str, Any]) -> Course:
                 reason=d.get("reason"),
             )
         )
-    observations = tuple(
-        parse_observation(o, f"observations[{i}]") for i, o in enumerate(data["observations"])
-    )
+    if observations is None:
+        observations = tuple(
+            parse_observation(o, f"observations[{i}]") for i, o in enumerate(data["observations"])
+        )
     return Course(patient, admission, history, tuple(prior), tuple(doses), observations)
 
 
@@ -612,6 +620,128 @@ def parse_observation(o: Mapping[str, Any], where: str) -> Observation:
         ref_high,
         float(period_h) if period_h is not None else None,
     )
+
+
+class _Reading:
+    """What reading one (code, unit) pair needs: its spec, the unit found and its conversion."""
+
+    __slots__ = ("code", "coded", "high", "low", "ref", "to_canonical", "unit", "values", "volume")
+
+    def __init__(self, code: str, spec: units.CodeSpec, found: units.Unit | None) -> None:
+        self.code = code
+        self.coded = spec.kind == "coded"
+        self.values = frozenset(spec.values)
+        self.volume = spec.volume
+        self.unit = spec.canonical_unit
+        # A coded item has no unit, conversion or limits (never used: it returns before them).
+        self.to_canonical = units.identity if found is None else found.to_canonical
+        self.low = -math.inf if spec.low is None else spec.low
+        self.high = math.inf if spec.high is None else spec.high
+        self.ref = self.to_canonical  # as `_ref` converts the lab's limits
+
+
+@lru_cache(maxsize=1024)
+def _reading_of(code: object, unit: object) -> _Reading | None:
+    """Return how to read an observation of this code in this unit (None for no unit), or None
+    when the pair is not one the fast path takes (unknown code, unit not accepted, a unit on a
+    coded item): those go the careful way, which words the fault."""
+    if type(code) is not str or code not in _observation_items()[2]:
+        return None
+    spec = units.spec_for(code)
+    if spec is None:
+        return None
+    if spec.kind == "coded":
+        return _Reading(code, spec, None) if unit is None else None
+    if type(unit) is not str or spec.low is None or spec.high is None:
+        return None
+    found = _unit_of(code, unit)
+    return _Reading(code, spec, found) if found is not None else None
+
+
+def _read_observations(items: list[Any]) -> tuple[Observation, ...] | None:
+    """Return the observations of a course document, or None at the first item with any doubt.
+
+    The fast path: one pass doing what `_observation_ok` and `parse_observation` do between
+    them, for the items both accept, and giving the same observations. Anything else (a fault,
+    or a shape it does not know) returns None, and the careful path reads the document again
+    and words the fault; tests prove that it accepts only what those two accept.
+    """
+    required, allowed, _ = _observation_items()
+    times: dict[str, datetime] = {}
+    out: list[Observation] = []
+    append = out.append
+    isfinite = math.isfinite
+    for item in items:
+        if type(item) is not dict:
+            return None
+        keys = item.keys()
+        if not required <= keys or not keys <= allowed:
+            return None
+        unit = item.get("unit")
+        if unit is None and "unit" in keys:
+            return None
+        try:
+            reading = _reading_of(item["code"], unit)
+        except TypeError:  # an unhashable code or unit (a JSON list or object)
+            return None
+        if reading is None:
+            return None
+        text = item["time"]
+        time = times.get(text) if type(text) is str else None
+        if time is None:
+            if type(text) is not str or len(text) < 10:
+                return None
+            parsed = _parse_utc(text)
+            if not isinstance(parsed, datetime):
+                return None
+            time = times[text] = parsed
+        value = item["value"]
+        period_h = item.get("period_h")
+        if reading.volume:
+            if not (type(period_h) is float or type(period_h) is int) or not 0 < period_h <= 24:
+                return None
+        elif "period_h" in keys:
+            return None
+        if reading.coded:
+            if "ref_low" in keys or "ref_high" in keys:
+                return None
+            if type(value) is not str or value not in reading.values:
+                return None
+            append(Observation(time, reading.code, value, None, value))
+            continue
+        if not (type(value) is float or type(value) is int) or not isfinite(value):
+            return None
+        to_canonical = reading.to_canonical
+        canonical = float(value) if to_canonical is units.identity else to_canonical(float(value))
+        if not reading.low <= canonical <= reading.high:
+            return None
+        ref_low = ref_high = None
+        if "ref_low" in keys:
+            raw = item["ref_low"]
+            if not (type(raw) is float or type(raw) is int) or not isfinite(raw) or raw < 0:
+                return None
+            ref_low = reading.ref(float(raw))
+        if "ref_high" in keys:
+            raw = item["ref_high"]
+            if not (type(raw) is float or type(raw) is int) or not isfinite(raw) or raw <= 0:
+                return None
+            ref_high = reading.ref(float(raw))
+        if ref_low is not None and ref_high is not None and ref_low > ref_high:
+            return None
+        append(
+            Observation(
+                time,
+                reading.code,
+                canonical,
+                reading.unit,
+                value,
+                unit,
+                ref_low,
+                ref_high,
+                None if period_h is None else float(period_h),
+            )
+        )
+    return tuple(out)
 
 
 @lru_cache(maxsize=512)

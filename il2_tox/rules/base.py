@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -295,6 +295,7 @@ class News2Row:
 
 
 _time = attrgetter("time")
+_UNCHECKED = object()
 
 
 class CourseIndex:
@@ -330,6 +331,7 @@ class CourseIndex:
         self.target_sbp: float = target_sbp(course.admission.usual_sbp_mmhg, rules)
         self.baseline_weight_kg: float = course.patient.weight_kg
         self._spans: dict[float, timedelta] = {}  # look-back hours -> timedelta, made once
+        self._criteria: dict[tuple[object, int], Criterion | None] = {}
 
     # -- observations ----------------------------------------------------------------------
 
@@ -363,6 +365,28 @@ class CourseIndex:
             return None
         return obs
 
+    def span(self, hours: float) -> timedelta:
+        """Return `timedelta(hours=hours)`, made once per course for each distinct number."""
+        found = self._spans.get(hours)
+        if found is None:
+            found = self._spans[hours] = timedelta(hours=hours)
+        return found
+
+    def criterion(
+        self, check: Callable[[CourseIndex, Observation], Criterion | None], obs: Observation
+    ) -> Criterion | None:
+        """Return `check(self, obs)`, worked out once per course for each check and observation.
+
+        Dose advice and the organ flags apply the same criteria to the same readings (the
+        latest before a dose is one of the readings the organ flags go through). A check is a
+        pure function of the course, the rules and the observation.
+        """
+        key = (check, id(obs))  # the index holds the course, so an id names one observation
+        found = self._criteria.get(key, _UNCHECKED)
+        if found is _UNCHECKED:
+            found = self._criteria[key] = check(self, obs)
+        return found  # type: ignore[return-value]
+
     def first(self, concept: str) -> Observation | None:
         """Return the first observation of a concept in the course (its baseline)."""
         items = self.series.get(concept)
@@ -386,11 +410,15 @@ class CourseIndex:
         end in the window, until they cover `basis_h` hours; the sum is pro-rated to `basis_h`.
         None when no period ends in the window.
         """
-        items = self.upto(concept, at)
-        start = at - timedelta(hours=window_h)
+        items = self.series.get(concept)
+        if not items:
+            return None
+        start = at - self.span(window_h)
         used: list[Observation] = []
         covered = 0.0
-        for obs in reversed(items):
+        # Backwards from the latest record at or before `at`, without copying the ones before.
+        for i in range(bisect_right(self._times[concept], at) - 1, -1, -1):
+            obs = items[i]
             if obs.time < start:
                 break
             used.append(obs)

@@ -13,7 +13,7 @@ while real differences survive (265 umol/L = 2.998 mg/dL stays below 3.0).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from il2_tox.course import Observation
 from il2_tox.rules.base import STOOL, URINE, CourseIndex, Criterion, Evidence, fmt, rounded
@@ -158,6 +158,16 @@ def oxygen(
             message = f"O2 {show(rate)} L/min ({show(low)}–{show(high)})"
             return _met(index, "caution.oxygen", message, flow)
     return None
+
+
+def oxygen_flow(index: CourseIndex, obs: Observation) -> Criterion | None:
+    """Return `oxygen` for an O2 flow record alone (no FiO2 at its time)."""
+    return oxygen(index, obs, None)
+
+
+def oxygen_fio2(index: CourseIndex, obs: Observation) -> Criterion | None:
+    """Return `oxygen` for a FiO2 record alone (no O2 flow at its time)."""
+    return oxygen(index, None, obs)
 
 
 # -- nursing items -----------------------------------------------------------------------------
@@ -325,7 +335,7 @@ def stool_periods(
     latest = index.volume_per_8h(STOOL, at, window_h, basis_h)
     if latest is None:
         return None
-    began = min(r.time - timedelta(hours=r.period_h or 0.0) for r in latest[1])
+    began = min(r.time - index.span(r.period_h or 0.0) for r in latest[1])
     previous = index.volume_per_8h(STOOL, began, window_h, basis_h)
     return latest, previous
 

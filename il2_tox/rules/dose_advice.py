@@ -112,13 +112,19 @@ def criteria_at(index: CourseIndex, at: datetime) -> list[Criterion]:
     found: list[Criterion | None] = []
     for concept, check in VITAL_CHECKS:
         obs = index.latest(concept, at, vitals_h)
-        found.append(check(index, obs) if obs is not None else None)
-    found.append(criteria.oxygen(index, *_oxygen_at(index, at, vitals_h)))
+        found.append(index.criterion(check, obs) if obs is not None else None)
+    flow, fio2 = _oxygen_at(index, at, vitals_h)
+    if fio2 is None:  # one record alone: the organ flags have judged it already
+        found.append(index.criterion(criteria.oxygen_flow, flow) if flow is not None else None)
+    elif flow is None:
+        found.append(index.criterion(criteria.oxygen_fio2, fio2))
+    else:
+        found.append(criteria.oxygen(index, flow, fio2))
     found.append(criteria.urine_output(index, at))
     found.append(criteria.stool(index, at))
     for concept, check in LAB_CHECKS:
         obs = index.latest(concept, at, labs_h)
-        found.append(check(index, obs) if obs is not None else None)
+        found.append(index.criterion(check, obs) if obs is not None else None)
     met = [c for c in found if c is not None]
     return [c for c in met if c.kind == criteria.ABSOLUTE] + [
         c for c in met if c.kind != criteria.ABSOLUTE

@@ -128,26 +128,26 @@ class _Chart:
 
 class _Track(Generic[T]):
     """One concept's observations with a value computed once per observation (a score, or
-    "on oxygen"), read as time moves forward: one pass over the course, no re-scans."""
+    "on oxygen"), and the one it contributes at each charted time: one pass, no re-scans."""
 
-    def __init__(self, items: Sequence[Observation], values: list[T], window: timedelta) -> None:
+    def __init__(self, items: Sequence[Observation], values: list[T]) -> None:
         self.items = items
         self.values = values
-        self.window = window
-        self.next = 0
 
-    def latest(self, moment: datetime) -> int:
-        """Return the position of the latest observation in the window up to `moment`, or -1.
-
-        Calls must come in time order.
-        """
-        items, i = self.items, self.next
-        while i < len(items) and items[i].time <= moment:
-            i += 1
-        self.next = i
-        if i == 0 or items[i - 1].time < moment - self.window:
-            return -1
-        return i - 1
+    def positions(self, moments: Sequence[datetime], starts: Sequence[datetime]) -> list[int]:
+        """Return for each moment (in time order) the position of the latest observation at or
+        before it and not before its window's start (`starts`, one per moment), or -1."""
+        items = self.items
+        if not items:
+            return [-1] * len(moments)
+        out: list[int] = []
+        append = out.append
+        count, i = len(items), 0
+        for moment, start in zip(moments, starts, strict=True):
+            while i < count and items[i].time <= moment:
+                i += 1
+            append(-1 if i == 0 or items[i - 1].time < start else i - 1)
+        return out
 
 
 def _response(total: int, red: bool, high_from: float, medium_from: float) -> str:
@@ -175,7 +175,7 @@ def table(index: CourseIndex) -> list[News2Row]:
 
     def scored(concept: str, score: Callable[[Observation], int]) -> _Track[int]:
         items = index.get(concept)
-        return _Track(items, [score(o) for o in items], window)
+        return _Track(items, [score(o) for o in items])
 
     # Each observation is scored once; only Scale 2 SpO2 depends on the set (air or oxygen).
     fixed = (
@@ -185,29 +185,34 @@ def table(index: CourseIndex) -> list[News2Row]:
         ("consciousness", scored(ACVPU, chart.consciousness)),
         ("temperature", scored(TEMP, chart.temperature)),
     )
-    flow = _Track(
-        index.get(O2_FLOW), [chart.on_oxygen(o, None) for o in index.get(O2_FLOW)], window
-    )
-    fio2 = _Track(index.get(FIO2), [chart.on_oxygen(None, o) for o in index.get(FIO2)], window)
-    spo2 = _Track(index.get(SPO2), list(index.get(SPO2)), window)
+    flow = _Track(index.get(O2_FLOW), [chart.on_oxygen(o, None) for o in index.get(O2_FLOW)])
+    fio2 = _Track(index.get(FIO2), [chart.on_oxygen(None, o) for o in index.get(FIO2)])
+    spo2 = _Track(index.get(SPO2), list(index.get(SPO2)))
     times = sorted({o.time for c in CONCEPTS for o in index.get(c)})
+    starts = [moment - window for moment in times]
+    # Where each track stands at each time, worked out a track at a time (one walk each).
+    flow_at, fio2_at, spo2_at = (t.positions(times, starts) for t in (flow, fio2, spo2))
+    first_name, first = fixed[0]
+    first_at = first.positions(times, starts)
+    rest = [(name, track.values, track.positions(times, starts)) for name, track in fixed[1:]]
     rows = []
-    for moment in times:
-        i_flow, i_fio2 = flow.latest(moment), fio2.latest(moment)
+    for k, moment in enumerate(times):
+        i_flow, i_fio2 = flow_at[k], fio2_at[k]
         oxygen = (i_flow >= 0 and flow.values[i_flow]) or (i_fio2 >= 0 and fio2.values[i_fio2])
         parameters: list[tuple[str, int]] = []
-        name, track = fixed[0]
-        if (i := track.latest(moment)) >= 0:
-            parameters.append((name, track.values[i]))
-        if (i := spo2.latest(moment)) >= 0:
+        if (i := first_at[k]) >= 0:
+            parameters.append((first_name, first.values[i]))
+        if (i := spo2_at[k]) >= 0:
             parameters.append(("spo2", chart.spo2(spo2.values[i], oxygen)))
         if i_flow >= 0 or i_fio2 >= 0:
             parameters.append(("air_or_oxygen", oxygen_score if oxygen else 0))
-        for name, track in fixed[1:]:
-            if (i := track.latest(moment)) >= 0:
-                parameters.append((name, track.values[i]))
-        total = sum(score for _, score in parameters)
-        red = any(score >= red_score for _, score in parameters)
+        for name, values, at in rest:
+            if (i := at[k]) >= 0:
+                parameters.append((name, values[i]))
+        total, red = 0, False
+        for _, score in parameters:  # one loop: this runs once per charted time
+            total += score
+            red = red or score >= red_score
         rows.append(
             News2Row(
                 time=moment,

@@ -66,14 +66,6 @@ class Organ:
     checks: tuple[tuple[str, Check], ...]
 
 
-def _flow_only(index: CourseIndex, obs: Observation) -> Criterion | None:
-    return criteria.oxygen(index, obs, None)
-
-
-def _fio2_only(index: CourseIndex, obs: Observation) -> Criterion | None:
-    return criteria.oxygen(index, None, obs)
-
-
 def _stool_at(index: CourseIndex, obs: Observation) -> Criterion | None:
     return criteria.stool(index, obs.time)
 
@@ -91,7 +83,7 @@ ORGANS = (
         "pulmonary.hypoxia",
         "pulmonary",
         "Pulmonary",
-        ((SPO2, criteria.spo2), (O2_FLOW, _flow_only), (FIO2, _fio2_only)),
+        ((SPO2, criteria.spo2), (O2_FLOW, criteria.oxygen_flow), (FIO2, criteria.oxygen_fio2)),
     ),
     Organ("pulmonary.rales", "pulmonary", "Pulmonary", ((RALES, criteria.rales),)),
     Organ(
@@ -129,7 +121,7 @@ def _organ_hits(index: CourseIndex, organ: Organ) -> tuple[list[Hit], bool]:
     for concept, check in organ.checks:
         series = index.get(concept)
         for i, obs in enumerate(series):
-            met = check(index, obs)
+            met = index.criterion(check, obs)
             if met is None:
                 continue
             severity = "critical" if met.kind == criteria.ABSOLUTE else "warning"

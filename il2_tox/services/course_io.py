@@ -620,6 +620,7 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
     # Doses and observations are plain rows: executed on the connection, without the ORM's
     # result handling (a third of the reading time of a course).
     connection = session.connection()
+    dialect = connection.dialect.name
     doses: dict[int, list[c.Dose]] = {i: [] for i in batch}
     for admission_id, cycle, number, time, status, reason in connection.execute(
         select(
@@ -630,7 +631,7 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
             m.Dose.status,
             m.Dose.reason,
         )
-        .where(m.Dose.admission_id.in_(batch), _is_current(m.Dose, m.Dose.record_status))
+        .where(m.Dose.admission_id.in_(batch), _is_current(m.Dose, m.Dose.record_status, dialect))
         .order_by(m.Dose.admission_id, m.Dose.time, m.Dose.id)
     ):
         doses[admission_id].append(
@@ -664,7 +665,7 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
         )
         .where(
             m.Observation.admission_id.in_(batch),
-            _is_current(m.Observation, m.Observation.status),
+            _is_current(m.Observation, m.Observation.status, dialect),
         )
         .order_by(m.Observation.admission_id, m.Observation.observed_at, m.Observation.id)
     ).all():  # fetched at once: row by row costs a driver call per row
@@ -697,16 +698,23 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
 
 
 def _is_current(
-    record: type[m.Observation] | type[m.Dose], status: InstrumentedAttribute[str]
+    record: type[m.Observation] | type[m.Dose],
+    status: InstrumentedAttribute[str],
+    dialect: str = "postgresql",
 ) -> ColumnElement[bool]:
     """Return `observation_is_current()` / `dose_is_current()` (il2_tox.store.records), worded
-    for reading many admissions at once.
+    for reading many admissions at once on the given database (`connection.dialect.name`).
 
     `successor.supersedes_id IS NOT NULL`, implied by the match, lets PostgreSQL read the few
     correcting rows from the supersedes_id index; without it, it scans the whole table for
-    them once per batch.
+    them once per batch. SQLite runs a correlated EXISTS as one index probe per row read (about
+    a fifth of the query's time); worded `id NOT IN (superseded ids)`, it reads the few
+    superseded ids once per query. The same rows either way: the list holds no NULL.
     """
     successor = aliased(record)
+    if dialect == "sqlite":
+        superseded = select(successor.supersedes_id).where(successor.supersedes_id.is_not(None))
+        return and_(status != "entered_in_error", record.id.not_in(superseded))
     return and_(
         status != "entered_in_error",
         ~exists().where(successor.supersedes_id.is_not(None), successor.supersedes_id == record.id),
