@@ -5,8 +5,10 @@ command line, a second import. Like Datasette, every connection runs in WAL mode
 timeout and foreign keys on, write transactions begin `BEGIN IMMEDIATE` (so a writer waits for
 the lock up front instead of failing with "database is locked" when it upgrades a read), and
 reads go through a separate engine whose connections are `query_only` and begin a plain
-deferred transaction, so a reader never takes the write lock. PostgreSQL (psycopg 3) needs none
-of this; its read sessions run in read-only transactions.
+deferred transaction, so a reader never takes the write lock. Writers to a SQLite file queue
+for their turn before `BEGIN IMMEDIATE` and leave the queue after COMMIT or ROLLBACK
+(`writer_queue`: woken at the release instead of sleeping in SQLite's busy handler).
+PostgreSQL (psycopg 3) needs none of this; its read sessions run in read-only transactions.
 
 Cache the `Database` (it holds engines and their pools), never a session.
 """
@@ -14,6 +16,7 @@ Cache the `Database` (it holds engines and their pools), never a session.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,10 +27,13 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from il2_tox.store import writer_queue
+
 DATABASE_URL_ENV = "IL2TOX_DATABASE_URL"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = REPO_ROOT / "data" / "il2_tox.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+WRITER_QUEUE_WAIT_S = 10.0  # then a writer goes on to BEGIN IMMEDIATE without its turn
 
 
 def database_url() -> str:
@@ -45,13 +51,61 @@ def _is_sqlite_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+def _sqlite_file(url: URL) -> str | None:
+    """Return the path of a SQLite URL's file, or None (in memory, or a `file:` URI)."""
+    if _is_sqlite_memory(url) or url.query.get("uri") in ("true", "1"):
+        return None
+    return url.database
+
+
+class _QueuedConnection(sqlite3.Connection):
+    """A SQLite connection that ends its writer's turn when its transaction ends.
+
+    The turn is taken in the engine's `begin` event (before `BEGIN IMMEDIATE`); COMMIT,
+    ROLLBACK (also the pool's reset when the connection is returned) and close end it, after
+    SQLite has finished, so the next writer finds the write lock free.
+    """
+
+    queue: writer_queue.WriterQueue | None = None
+    queue_wait_s: float = 0.0
+    _turn: writer_queue.Turn | None = None
+
+    def wait_turn(self) -> None:
+        if self.queue is not None and self._turn is None:
+            self._turn = self.queue.wait_turn(self.queue_wait_s)
+
+    def end_turn(self) -> None:
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            turn.end()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.end_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.end_turn()
+
+
 def make_engine(url: str | URL | None = None, *, read_only: bool = False) -> Engine:
     """Return an engine for the URL (default `database_url()`), set up for this project.
 
     With `read_only=True` the engine's transactions cannot write: SQLite connections are
     `query_only` and begin deferred; PostgreSQL transactions are READ ONLY. The directory of a
     SQLite file is created if missing. An in-memory SQLite URL gets one shared connection
-    (StaticPool), fine for a single-threaded script, not for a server.
+    (StaticPool), fine for a single-threaded script, not for a server. Writers to a SQLite
+    file take their turn in the file's `writer_queue` (none in memory or for a `file:` URI).
     """
     parsed = make_url(url if url is not None else database_url())
     if parsed.get_backend_name() != "sqlite":
@@ -59,10 +113,16 @@ def make_engine(url: str | URL | None = None, *, read_only: bool = False) -> Eng
         return engine.execution_options(postgresql_readonly=True) if read_only else engine
 
     options: dict[str, Any] = {}
+    path = _sqlite_file(parsed)
+    queue = None
     if _is_sqlite_memory(parsed):
         options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     elif parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if path is not None and not read_only:
+        queue = writer_queue.for_database(path)
+        options["connect_args"] = {"factory": _QueuedConnection}
+    wait_s = WRITER_QUEUE_WAIT_S  # read at each call, like the busy timeout (tests change them)
     engine = create_engine(parsed, **options)
 
     @event.listens_for(engine, "connect")
@@ -77,10 +137,25 @@ def make_engine(url: str | URL | None = None, *, read_only: bool = False) -> Eng
         if read_only:
             cursor.execute("PRAGMA query_only = ON")
         cursor.close()
+        if isinstance(dbapi_connection, _QueuedConnection):
+            dbapi_connection.queue = queue
+            dbapi_connection.queue_wait_s = wait_s
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if read_only:
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        if not isinstance(dbapi_connection, _QueuedConnection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        dbapi_connection.wait_turn()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            dbapi_connection.end_turn()
+            raise
 
     return engine
 
