@@ -241,7 +241,7 @@ def enforce_idle_timeout(at: datetime | None = None) -> None:
     if isinstance(last, datetime) and idle_expired(last, moment, timeout):
         _idle_sign_out(user, timeout, moment, held if isinstance(held, list) else [])
         return
-    if keep_pressed(st.session_state) and isinstance(last, datetime):
+    if keep_pressed(st.session_state.to_dict()) and isinstance(last, datetime):
         return  # a "Keep as draft" press (often the browser's own) is not activity
     st.session_state[LAST_ACTIVE] = moment
 
