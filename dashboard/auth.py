@@ -9,8 +9,15 @@ use cases in `il2_tox.services` check the actor again on every write.
 Idle timeout (`IL2TOX_IDLE_MINUTES`, default 15): every run of the app script is activity; a
 small fragment in the sidebar looks every 15 s and, once the time has passed, reruns the app,
 which signs the user out. What the session's forms held on the server (`DRAFT_PREFIXES`) is
-kept for that user (`il2_tox.services.drafts`) and put back when they sign in again. Values
-typed into a form that was never submitted exist only in the browser and cannot be kept.
+kept for that user (`il2_tox.services.drafts`) and put back when they sign in again.
+
+Values typed into a form that was never submitted exist only in the browser. So every entry
+form has a "Keep as draft" submit button (`keep_draft_button`): it copies the form's values to
+the server, saves nothing to the record, and is not activity (its value is True at the start
+of the run it triggers: `enforce_idle_timeout` then leaves `LAST_ACTIVE` where it was). A small
+script in the sidebar (`keep_watch_script`, re-sent only by a run that is activity) presses
+the Keep buttons of the forms typed in, once, `idle_keep_margin` before the timeout: what was
+typed is on the server when the sign-out stores the draft.
 
 A click that reaches the server after the timeout (before the sidebar check noticed) must not
 act as the user. Streamlit runs widget callbacks before the script, so before
@@ -26,6 +33,7 @@ offers `st.login` (OIDC); the identity is mapped to an account by `sso_sign_in`.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -70,6 +78,11 @@ SSO_BUTTON = "Sign in with single sign-on"
 IDLE_CHECK = timedelta(seconds=15)
 ACCOUNT_RECHECK = timedelta(seconds=10)  # a refreshing fragment re-reads the account this often
 ACCOUNT_CHECKED = "auth.account_checked"
+KEEP_LABEL = "Keep as draft"
+KEEP_KEY = "auth.keep."  # + the form's key: the button's key (its CSS class st-key-auth-keep-...)
+KEPT_NOTICE = "Kept as a draft (not saved)."
+KEEP_MARGIN = timedelta(seconds=90)  # the Keep press comes this long before the timeout...
+KEEP_MARGIN_MIN = timedelta(seconds=5)  # ...but at least this long, and at most half of it
 # Session values kept across an idle sign-out: the entry, admission, acknowledgement and
 # correction forms.
 DRAFT_PREFIXES = ("entry.", "admit.", "ack.", "corr.")
@@ -109,7 +122,7 @@ def _start_session(user: SignedIn) -> None:
             st.session_state[key] = value
         notice = (
             f"Restored {len(values)} value(s) your forms held when you were signed out for "
-            "inactivity. Check them before saving."
+            "inactivity. They were not saved: check them, then save."
         )
         if unsaved:
             notice = (
@@ -228,6 +241,8 @@ def enforce_idle_timeout(at: datetime | None = None) -> None:
     if isinstance(last, datetime) and idle_expired(last, moment, timeout):
         _idle_sign_out(user, timeout, moment, held if isinstance(held, list) else [])
         return
+    if keep_pressed(st.session_state.to_dict()) and isinstance(last, datetime):
+        return  # a "Keep as draft" press (often the browser's own) is not activity
     st.session_state[LAST_ACTIVE] = moment
 
 
@@ -253,6 +268,104 @@ def _idle_sign_out(user: SignedIn, timeout: timedelta, at: datetime, held: list[
     if kept:
         message += " What your forms held is kept and comes back when you sign in again."
     st.session_state[NOTICE] = message
+
+
+def keep_pressed(state: Mapping[str, Any]) -> bool:
+    """Return whether this run is a "Keep as draft" press: a Keep button's value is True.
+
+    A pressed button is True in the session from the start of the run it triggers, before the
+    script (and without a callback, which would run before the idle check).
+    """
+    return any(
+        isinstance(key, str) and key.startswith(KEEP_KEY) and state[key] is True for key in state
+    )
+
+
+def keep_draft_button(form: str) -> None:
+    """Draw the "Keep as draft" submit button of the form with key `form` (call inside it).
+
+    Pressing it (by hand, or by `keep_watch_script` before the timeout) sends the form's values
+    to the server, where an idle sign-out keeps them as the user's draft; it saves nothing to
+    the record and is not activity. Its run says so under the button.
+    """
+    pressed = st.form_submit_button(
+        KEEP_LABEL,
+        key=f"{KEEP_KEY}{form}",
+        icon=":material/inventory_2:",
+        help="Keeps what is typed here for you if you are signed out for inactivity. "
+        "Nothing is saved to the record.",
+    )
+    if pressed:
+        st.info(KEPT_NOTICE, icon=":material/inventory_2:")
+
+
+def idle_keep_margin(timeout: timedelta) -> timedelta:
+    """Return how long before the timeout the browser presses "Keep as draft".
+
+    `KEEP_MARGIN` (room for a slow network or a busy browser), at most half the timeout, at
+    least `KEEP_MARGIN_MIN`: for 15 minutes, 90 s; for 1 minute, 30 s.
+    """
+    return max(KEEP_MARGIN_MIN, min(KEEP_MARGIN, timeout / 2))
+
+
+KEEP_SCRIPT = """<script>
+(function () {
+  // il2-tox: press "Keep as draft" in the forms typed in, once, before the idle sign-out.
+  var period = %(period)s, waitMs = %(wait_ms)d, selector = %(selector)s;
+  var doc = window.parent.document, shared = window.parent;
+  var state = shared.__il2toxKeep;
+  if (!state || state.period !== period) {
+    // A new idle period starts with the run that sent this script (activity on the server).
+    state = shared.__il2toxKeep = {period: period, due: Date.now() + waitMs, pressed: false};
+  }
+  var events = ["input", "change", "keydown", "paste"];
+  function typed(event) {
+    var target = event.target;
+    var form = target && target.closest && target.closest('[data-testid="stForm"]');
+    if (form) { form.setAttribute("data-il2tox-typed", "1"); }
+  }
+  events.forEach(function (name) { doc.addEventListener(name, typed, true); });
+  window.addEventListener("pagehide", function () {
+    events.forEach(function (name) { doc.removeEventListener(name, typed, true); });
+  });
+  var timer = setInterval(function () {
+    if (shared.__il2toxKeep !== state) { clearInterval(timer); return; }
+    if (state.pressed || Date.now() < state.due) { return; }
+    state.pressed = true;  // once per idle period, whether or not a form was typed in
+    clearInterval(timer);
+    doc.querySelectorAll('[data-testid="stForm"][data-il2tox-typed]').forEach(function (form) {
+      form.removeAttribute("data-il2tox-typed");
+      form.querySelectorAll(selector).forEach(function (button) { button.click(); });
+    });
+  }, 1000);
+})();
+</script>"""
+
+
+def keep_watch_script(last_active: datetime, timeout: timedelta) -> str:
+    """Return the browser script that presses the typed-in forms' Keep buttons before timeout.
+
+    It presses them once, `timeout - idle_keep_margin(timeout)` after it arrives; it arrives
+    with each run that is activity (`last_active` names the idle period, so a run that is not
+    activity sends the same script and starts no new period). A form nobody typed in since the
+    last press is not pressed: nothing new to keep.
+    """
+    wait = timeout - idle_keep_margin(timeout)
+    return KEEP_SCRIPT % {
+        "period": json.dumps(last_active.isoformat()),
+        "wait_ms": int(wait.total_seconds() * 1000),
+        "selector": json.dumps('[class*="st-key-auth-keep-"] button'),
+    }
+
+
+def _keep_watch() -> None:
+    last = st.session_state.get(LAST_ACTIVE)
+    try:
+        timeout = idle_timeout()
+    except ValueError:
+        return  # enforce_idle_timeout has stopped the app with the reason
+    if isinstance(last, datetime):
+        st.iframe(keep_watch_script(last, timeout), height="content")
 
 
 def rerun_if_timed_out() -> None:
@@ -418,3 +531,4 @@ def sidebar(user: SignedIn) -> None:
             sign_out()
             st.rerun()
         _idle_watch()
+        _keep_watch()

@@ -148,7 +148,8 @@ def _error(errors: dict[str, str], name: str, label: str) -> None:
 def _form(user: SignedIn) -> None:
     errors: dict[str, str] = st.session_state.get(ERRORS, {})
     now = context.now().astimezone(context.ward_timezone())
-    with st.form(f"admit.form.{st.session_state.get(GEN, 0)}", enter_to_submit=False):
+    form = f"admit.form.{st.session_state.get(GEN, 0)}"
+    with st.form(form, enter_to_submit=False):
         st.markdown("**Patient**")
         mrn_col, name_col, sex_col, born_col = st.columns(4)
         with mrn_col:
@@ -298,6 +299,7 @@ def _form(user: SignedIn) -> None:
             on_click=_admit,
             args=(user,),
         )
+        auth.keep_draft_button(form)
 
 
 def _eligibility(user: SignedIn) -> None:

@@ -73,6 +73,10 @@ def _widget(form: str, aid: int, gen: int, name: str) -> str:
     return f"entry.{form}.{aid}.{gen}.{name}"
 
 
+def _form_key(form: str, aid: int, gen: int) -> str:
+    return f"entry.form.{form}.{aid}.{gen}"
+
+
 def _idempotency_key(form: str, aid: int, gen: int) -> str:
     """The key of one rendered form: a repeated submission of it (double click) stores nothing
     twice. Kept per generation, so a late second click still carries its form's key."""
@@ -303,6 +307,7 @@ def _save_buttons(
             on_click=_save_set,
             args=(form, aid, gen, user, baseline, True),
         )
+    auth.keep_draft_button(_form_key(form, aid, gen))
 
 
 def _advice(advice: DoseAdvice | None) -> None:
@@ -355,7 +360,7 @@ def _observation_form(
     _idempotency_key(form, aid, gen)  # made with the form: both clicks of a double click carry it
     numbers = [f for f in fields if not isinstance(f, ef.ChoiceField)]
     choices = [f for f in fields if isinstance(f, ef.ChoiceField)]
-    with st.form(f"entry.form.{form}.{aid}.{gen}", enter_to_submit=False):
+    with st.form(_form_key(form, aid, gen), enter_to_submit=False):
         st.markdown(f"**{title}** · blank = not measured")
         _time_inputs(form, aid, gen, "Observation" if form == "obs" else "Sample", errors)
         _grid(numbers, form, aid, gen, errors, unusual, per_row=4)
@@ -389,7 +394,7 @@ def _dose_section(aid: int, user: SignedIn, advice: DoseAdvice | None, first: bo
                 icon=":material/block:",
             )
     _idempotency_key("dose", aid, gen)
-    with st.form(f"entry.form.dose.{aid}.{gen}", enter_to_submit=False):
+    with st.form(_form_key("dose", aid, gen), enter_to_submit=False):
         st.markdown(f"**Record the dose** · next: {what}")
         _error_at(errors, "eligibility")
         _error_at(errors, "number", "Dose number: ")
@@ -418,6 +423,7 @@ def _dose_section(aid: int, user: SignedIn, advice: DoseAdvice | None, first: bo
             on_click=_save_dose,
             args=(aid, gen, user, cycle),
         )
+        auth.keep_draft_button(_form_key("dose", aid, gen))
     result = st.session_state.get(f"entry.result.dose.{aid}")
     if isinstance(result, DoseResult):
         with st.container(border=True):

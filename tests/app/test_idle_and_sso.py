@@ -146,6 +146,130 @@ def test_unsaved_entries_are_never_shown_to_another_user(ward_db: Database, cloc
     assert kept is not None and 84.0 in kept.values()
 
 
+# -- "Keep as draft": typed values reach the server before the sign-out, without being activity --
+
+KEEP = "Keep as draft"
+
+
+def keep(app: AppTest, form: str) -> AppTest:
+    """Press the Keep button of the entry form `form` ("obs", "dose", "labs") or the admission
+    form ("admit"), as the browser's script does before the timeout."""
+    (button,) = [b for b in app.button if b.label == KEEP and f".{form}." in b.key + "."]
+    button.click()
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def typed_and_kept(clock: Clock, at: timedelta) -> AppTest:
+    """Nurse opens DEMO-001's entry at T0 (her last activity), types SBP 84 and HR 121 without
+    saving, and the set's Keep button is pressed `at` later."""
+    app = signed_in_app("nurse")
+    app.query_params["patient"] = "DEMO-001"
+    app.switch_page(ENTRY)
+    app.run()
+    number(app, SBP_LABEL).set_value(84.0)
+    number(app, HR_LABEL).set_value(121.0)
+    clock.at = T0 + at
+    return keep(app, "obs")
+
+
+def test_every_entry_form_has_a_keep_button(ward_db: Database) -> None:
+    app = signed_in_app("nurse")
+    app.query_params["patient"] = "DEMO-001"
+    app.switch_page(ENTRY)
+    app.run()
+    kept = sorted(b.key.split(".")[4] for b in app.button if b.label == KEEP)
+    assert kept == ["dose", "labs", "obs"]
+    app = admission_page.open_admission()
+    assert [b.key.startswith("auth.keep.admit.form.") for b in app.button if b.label == KEEP] == [
+        True
+    ]
+
+
+def test_keep_as_draft_saves_nothing_and_is_not_activity(ward_db: Database, clock: Clock) -> None:
+    before = observations(ward_db)
+    app = typed_and_kept(clock, timedelta(minutes=14, seconds=40))
+    assert SESSION_KEY in app.session_state
+    assert app.session_state[LAST_ACTIVE] == T0  # not moved by the press
+    assert "Kept as a draft (not saved)." in [i.value for i in app.info]
+    assert (number(app, SBP_LABEL).value, number(app, HR_LABEL).value) == (84.0, 121.0)
+    assert observations(ward_db) == before
+    assert audit(ward_db, "record_observations") == []
+    clock.at = T0 + timedelta(minutes=14, seconds=59)
+    keep(app, "obs")  # a second press 1 s before the timeout: still not activity
+    assert SESSION_KEY in app.session_state
+    assert app.session_state[LAST_ACTIVE] == T0
+
+
+def test_after_a_keep_the_sign_out_still_comes_at_15_00_with_the_values_kept(
+    ward_db: Database, clock: Clock
+) -> None:
+    before = observations(ward_db)
+    app = typed_and_kept(clock, timedelta(minutes=14, seconds=40))
+    clock.at = T0 + timedelta(minutes=15)
+    keep(app, "obs")  # the press itself at 15:00 signs out, as any run
+    assert SESSION_KEY not in app.session_state
+    assert [i.value for i in app.info] == [
+        "You were signed out after 15 minutes without activity. What your forms held is kept "
+        "and comes back when you sign in again."
+    ]
+    ((_, after),) = audit(ward_db, "sign_out")
+    assert after["draft_values"] >= 2 and "unsaved" not in after  # a keep is no save
+    assert observations(ward_db) == before
+
+
+def test_kept_values_come_back_to_the_same_nurse_not_saved(ward_db: Database, clock: Clock) -> None:
+    before = observations(ward_db)
+    app = typed_and_kept(clock, timedelta(minutes=14, seconds=40))
+    clock.at = T0 + timedelta(minutes=15)
+    app.run()  # the sidebar's check
+    assert SESSION_KEY not in app.session_state
+    clock.at = T0 + timedelta(minutes=40)
+    sign_in(app, "nurse")
+    (notice,) = [i.value for i in app.sidebar.info]
+    assert "They were not saved: check them, then save." in notice
+    app.switch_page(ENTRY)
+    app.run()
+    assert not app.exception, app.exception
+    assert (number(app, SBP_LABEL).value, number(app, HR_LABEL).value) == (84.0, 121.0)
+    assert wristband(app).value is False
+    assert observations(ward_db) == before
+
+
+def test_kept_values_are_never_shown_to_another_user(ward_db: Database, clock: Clock) -> None:
+    app = typed_and_kept(clock, timedelta(minutes=14, seconds=40))
+    clock.at = T0 + timedelta(minutes=15)
+    app.run()
+    sign_in(app, "physician")
+    assert not [i.value for i in app.sidebar.info]
+    app.switch_page(ENTRY)
+    app.run()
+    assert (number(app, SBP_LABEL).value, number(app, HR_LABEL).value) == (None, None)
+    nurse = authenticate(ward_db, "nurse", PASSWORD)
+    assert nurse is not None
+    kept = take_draft(ward_db, nurse)
+    assert kept is not None
+    assert {84.0, 121.0} <= set(split_draft(kept)[0].values())
+
+
+def test_a_kept_admission_comes_back_not_admitted(ward_db: Database, clock: Clock) -> None:
+    app = admission_page.open_admission()
+    admission_page.fill(app, mrn="KEPT-001")
+    clock.at = T0 + timedelta(minutes=14, seconds=30)
+    keep(app, "admit")
+    assert app.session_state[LAST_ACTIVE] == T0
+    clock.at = T0 + timedelta(minutes=15)
+    app.run()
+    assert SESSION_KEY not in app.session_state
+    assert admission_page.admission_of(ward_db, "KEPT-001") is None
+    sign_in(app, "nurse")
+    app.switch_page(admission_page.PAGE)
+    app.run()
+    assert admission_page.by_label(app.text_input, "MRN").value == "KEPT-001"
+    assert admission_page.admission_of(ward_db, "KEPT-001") is None
+
+
 # -- a save that reaches the server after the timeout -----------------------------------------
 
 SAVE_SET = "Pre-dose observations (Save set)"

@@ -1,5 +1,7 @@
 """In a real browser: an idle session signs itself out (the sidebar's check, no click needed),
-and an admin downloads the audit log as CSV, which the log then records."""
+keeping values typed into a form that was never submitted (the page presses "Keep as draft"
+itself before the timeout); and an admin downloads the audit log as CSV, which the log then
+records."""
 
 from __future__ import annotations
 
@@ -77,6 +79,42 @@ def test_an_idle_session_signs_itself_out_without_a_click(idle_server: str, brow
         page.get_by_role("heading", name="HD IL-2 ward").wait_for(state="detached", timeout=30_000)
         assert page.get_by_label("Username", exact=True).is_visible()
         assert page.get_by_role("heading", name="HD IL-2 ward").count() == 0
+    finally:
+        page.close()
+
+
+def test_values_typed_but_never_submitted_come_back_after_an_idle_sign_out(
+    idle_server: str, browser: Any
+) -> None:
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
+        page.goto(idle_server, wait_until="domcontentloaded")
+        page.get_by_label("Username", exact=True).wait_for(timeout=30_000)
+        sign_in(page, "nurse")
+        page.get_by_role("link", name="Bedside entry").click()
+        page.get_by_role("heading", name="Bedside entry").wait_for(timeout=30_000)
+        page.get_by_label("Heart rate (/min)", exact=True).wait_for(timeout=30_000)
+        page.get_by_text("I have checked the name and bed: Demo, Ada, bed 1").click()
+        page.get_by_text("Check the wristband against").wait_for(state="detached", timeout=30_000)
+        # Typed, never submitted: then nobody touches the page.
+        page.get_by_label("Heart rate (/min)", exact=True).fill("117")
+        page.get_by_label("Systolic BP (mmHg)", exact=True).fill("86")
+        # 30 s before the one-minute timeout the page presses "Keep as draft" itself...
+        page.get_by_text("Kept as a draft (not saved).").wait_for(timeout=120_000)
+        # ...which is not activity: the sign-out still comes.
+        page.get_by_text("You were signed out after 1 minute without activity.").wait_for(
+            timeout=180_000
+        )
+        page.get_by_text("What your forms held is kept").wait_for(timeout=30_000)
+        page.get_by_label("Username", exact=True).wait_for(state="visible", timeout=30_000)
+        sign_in(page, "nurse")
+        page.get_by_text("They were not saved: check them, then save.").wait_for(timeout=30_000)
+        page.get_by_role("link", name="Bedside entry").click()
+        page.get_by_role("heading", name="Bedside entry").wait_for(timeout=30_000)
+        heart_rate = page.get_by_label("Heart rate (/min)", exact=True)
+        heart_rate.wait_for(timeout=30_000)
+        assert heart_rate.input_value() == "117"
+        assert page.get_by_label("Systolic BP (mmHg)", exact=True).input_value() == "86"
     finally:
         page.close()
 
