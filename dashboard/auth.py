@@ -42,6 +42,7 @@ from typing import Any, ParamSpec
 import streamlit as st
 
 from dashboard import context
+from dashboard.entry_form import NOT_ASSESSED
 from dashboard.faults import DATABASE_FAULTS
 from il2_tox.services.drafts import (
     encode_draft,
@@ -160,13 +161,38 @@ def _forget_session() -> None:
 # Idle timeout
 
 
+# One form's widgets: entry.<form>.<admission>.<generation>.<field>, admit.<generation>.<field>.
+FORM_FIELD = re.compile(r"^(entry\.[a-z]+\.\d+\.\d+|admit\.\d+)\.(.+)$")
+CLOCK_FIELDS = frozenset({"date", "time", "admitted_date", "admitted_time"})
+UNTYPED = (None, "", NOT_ASSESSED)
+
+
 def draft_values(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the session values an idle sign-out keeps: the forms', less what must not be."""
-    return {
+    """Return the session values an idle sign-out keeps: the forms', less what must not be.
+
+    A form with nothing typed in it (every field empty or "not assessed") keeps nothing: its
+    date and time are only when it was drawn, and put back after the sign-in they would stand
+    as a stale observation, dose or admission time in an empty form.
+    """
+    kept = {
         key: value
         for key, value in state.items()
         if isinstance(key, str) and key.startswith(DRAFT_PREFIXES) and not NOT_KEPT.match(key)
     }
+    typed: set[str] = set()
+    for key, value in kept.items():
+        found = FORM_FIELD.match(key)
+        if found and found[2] not in CLOCK_FIELDS and not _untyped(value):
+            typed.add(found[1])
+    return {
+        key: value
+        for key, value in kept.items()
+        if (found := FORM_FIELD.match(key)) is None or found[1] in typed
+    }
+
+
+def _untyped(value: object) -> bool:
+    return any(value is blank or value == blank for blank in UNTYPED) or value == []
 
 
 def _minutes(minutes: int | None) -> str:

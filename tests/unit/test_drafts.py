@@ -129,3 +129,46 @@ def test_split_draft_leaves_out_reserved_values_of_the_wrong_type(
 def test_dates_and_times_keep_their_kind() -> None:
     assert encode_value(date(2026, 11, 27)) == {"t": "date", "v": "2026-11-27"}
     assert encode_value(time(2, 55)) == {"t": "time", "v": "02:55:00"}
+
+
+def test_a_form_with_nothing_typed_keeps_nothing_above_all_not_its_stale_time() -> None:
+    """Drawn at 03:00 and left empty: after the sign-in the form is drawn afresh (time: now),
+    not given back with 03:00 standing as the observation time of the next set."""
+    drawn = {
+        "entry.obs.4.0.date": date(2026, 11, 27),
+        "entry.obs.4.0.time": time(3, 0),
+        "entry.obs.4.0.hr": None,
+        "entry.obs.4.0.avpu": "not assessed",
+        "entry.dose.4.0.status": None,
+        "entry.dose.4.0.date": date(2026, 11, 27),
+        "entry.dose.4.0.time": time(3, 0),
+        "entry.dose.4.0.reason": "",
+        "entry.temperature_unit": "°C",
+    }
+    assert draft_values(drawn) == {"entry.temperature_unit": "°C"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("hr", 117.0), ("hr", 0.0), ("avpu", "A"), ("crackles", False)],
+    ids=["a number", "zero", "a choice", "a no"],
+)
+def test_a_form_with_anything_typed_keeps_all_of_it_with_its_time(
+    field: str, value: object
+) -> None:
+    drawn = {
+        "entry.obs.4.0.date": date(2026, 11, 27),
+        "entry.obs.4.0.time": time(3, 0),
+        "entry.obs.4.0.sbp": None,
+        f"entry.obs.4.0.{field}": value,
+        "entry.dose.4.0.time": time(3, 0),  # another form, nothing typed: not kept
+    }
+    kept = draft_values(drawn)
+    assert kept == {key: v for key, v in drawn.items() if not key.startswith("entry.dose.")}
+
+
+def test_an_admission_form_left_empty_keeps_nothing_and_one_begun_keeps_its_time() -> None:
+    empty = {"admit.0.admitted_date": date(2026, 11, 27), "admit.0.admitted_time": time(3, 0)}
+    assert draft_values(empty) == {}
+    begun = {**empty, "admit.0.patient.id": "MRN-1"}
+    assert draft_values(begun) == begun
