@@ -121,6 +121,10 @@ def _start_session(user: SignedIn) -> None:
         values, unsaved, minutes = split_draft(restored)
         for key, value in values.items():
             st.session_state[key] = value
+        # Bedside entry opens on a patient the draft holds a form for, not on the first bed.
+        patients = sorted({int(f[1]) for key in values if (f := ENTRY_ADMISSION.match(key))})
+        if patients:
+            st.session_state[RESTORED_ADMISSIONS] = patients
         notice = (
             f"Restored {len(values)} value(s) your forms held when you were signed out for "
             "inactivity. They were not saved: check them, then save."
@@ -161,6 +165,9 @@ def _forget_session() -> None:
 # Idle timeout
 
 
+# The admission ids of the entry forms a restored draft holds (Bedside entry opens on the first).
+RESTORED_ADMISSIONS = "auth.restored_admissions"
+ENTRY_ADMISSION = re.compile(r"^entry\.[a-z]+\.(\d+)\.\d+\.")
 # One form's widgets: entry.<form>.<admission>.<generation>.<field>, admit.<generation>.<field>.
 FORM_FIELD = re.compile(r"^(entry\.[a-z]+\.\d+\.\d+|admit\.\d+)\.(.+)$")
 CLOCK_FIELDS = frozenset({"date", "time", "admitted_date", "admitted_time"})

@@ -501,6 +501,11 @@ if not admissions:
 by_mrn = {item.patient_id: item for item in admissions}
 mrns = list(by_mrn)
 requested = st.query_params.get("patient")
+restored = st.session_state.pop(auth.RESTORED_ADMISSIONS, None)
+if requested not in by_mrn and isinstance(restored, list):
+    # Signed in again with a draft: open on the patient whose form holds the values.
+    mrn_of = {item.admission_id: item.patient_id for item in admissions}
+    requested = next((mrn_of[a] for a in restored if a in mrn_of), None)
 picked, check = st.columns([2, 3], vertical_alignment="bottom")
 mrn = picked.selectbox(
     "Patient (bed · name, MRN)",

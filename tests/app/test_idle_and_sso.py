@@ -237,6 +237,30 @@ def test_kept_values_come_back_to_the_same_nurse_not_saved(ward_db: Database, cl
     assert observations(ward_db) == before
 
 
+def test_bedside_entry_opens_on_the_patient_whose_form_was_kept(
+    ward_db: Database, clock: Clock
+) -> None:
+    """Signed in again from a fresh address (no patient in it), the nurse finds the kept
+    values at once, on the patient they were typed for, not on the first bed's empty form."""
+    app = signed_in_app("nurse")
+    app.query_params["patient"] = "DEMO-003"
+    app.switch_page(ENTRY)
+    app.run()
+    number(app, SBP_LABEL).set_value(84.0)
+    clock.at = T0 + timedelta(minutes=14, seconds=40)
+    keep(app, "obs")
+    clock.at = T0 + timedelta(minutes=15)
+    app.run()
+    assert SESSION_KEY not in app.session_state
+    sign_in(app, "nurse")
+    app.query_params.clear()
+    app.switch_page(ENTRY)
+    app.run()
+    assert not app.exception, app.exception
+    assert app.selectbox[0].value == "DEMO-003"
+    assert number(app, SBP_LABEL).value == 84.0
+
+
 def test_kept_values_are_never_shown_to_another_user(ward_db: Database, clock: Clock) -> None:
     app = typed_and_kept(clock, timedelta(minutes=14, seconds=40))
     clock.at = T0 + timedelta(minutes=15)
