@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -649,26 +649,14 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
         admission_id,
         raw_time,
         code,
-        value,
-        value_text,
+        reading,
         unit,
         entered_value,
         entered_unit,
         ref_low,
         ref_high,
         period_h,
-    ) in connection.execute(
-        select(
-            m.Observation.admission_id,
-            type_coerce(m.Observation.observed_at, NullType()),
-            *_OBSERVATION_VALUES,
-        )
-        .where(
-            m.Observation.admission_id.in_(batch),
-            _is_current(m.Observation, m.Observation.status, dialect),
-        )
-        .order_by(m.Observation.admission_id, m.Observation.observed_at, m.Observation.id)
-    ).all():  # fetched at once: row by row costs a driver call per row
+    ) in _observation_rows(connection, batch):
         observed_at = times.get(raw_time)
         if observed_at is None:
             observed_at = times[raw_time] = read_time(raw_time)
@@ -676,8 +664,7 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
             observation(
                 observed_at,
                 code,
-                # The one_value check constraint: exactly one of the two is stored.
-                cast(float, value) if value_text is None else value_text,
+                reading,
                 unit,
                 None if entered_value is None else entered_value_of(entered_value),
                 entered_unit,
@@ -695,6 +682,71 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
         )
         for admission_id in batch
     ]
+
+
+# One row of `_observation_rows`: admission id, raw time, code, the reading (`value_text` if
+# stored, else `value`), then `_OBSERVATION_VALUES` after the two value columns.
+ObservationRow = tuple[
+    int,
+    object,
+    str,
+    float | str,
+    str | None,
+    str | None,
+    str | None,
+    float | None,
+    float | None,
+    float | None,
+]
+
+
+def _observation_rows(connection: Connection, batch: list[int]) -> Sequence[ObservationRow]:
+    """Return the current observations of a batch of admissions as `ObservationRow`s, ordered
+    by admission, time and id (the order they were stored in, for ties).
+
+    On SQLite the query asks for `COALESCE(value_text, value)`, one column instead of two
+    (the one_value check constraint: exactly one is stored; COALESCE keeps its type), and runs
+    on the driver's own cursor: its rows are plain tuples, where SQLAlchemy would wrap each in
+    a Row. The driver's fetch, per column of every row, is most of the cost of reading a
+    course, so the columns fetched are the ones a course observation needs.
+    """
+    dialect = connection.dialect.name
+    values: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...]
+    if dialect == "sqlite":
+        reading: ColumnElement[Any] = func.coalesce(m.Observation.value_text, m.Observation.value)
+        values = (m.Observation.code, reading, *_OBSERVATION_VALUES[3:])
+    else:
+        values = _OBSERVATION_VALUES
+    query = (
+        select(
+            m.Observation.admission_id,
+            type_coerce(m.Observation.observed_at, NullType()),
+            *values,
+        )
+        .where(
+            m.Observation.admission_id.in_(batch),
+            _is_current(m.Observation, m.Observation.status, dialect),
+        )
+        .order_by(m.Observation.admission_id, m.Observation.observed_at, m.Observation.id)
+    )
+    if dialect != "sqlite":
+        return [
+            # The one_value check constraint: exactly one of the two is stored.
+            (a, t, code, cast(float, value) if text is None else text, u, ev, eu, lo, hi, h)
+            for a, t, code, value, text, u, ev, eu, lo, hi, h in connection.execute(query).all()
+        ]
+    # Every bound value is an integer id (checked) or a constant of this module: rendered in
+    # the text, so the query needs no parameters.
+    if not all(type(i) is int for i in batch):
+        raise TypeError("admission ids are integers")
+    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+        rows = cast(list[ObservationRow], cursor.fetchall())  # at once: one driver call
+    finally:
+        cursor.close()
+    return rows
 
 
 def _is_current(
