@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -296,6 +296,7 @@ class News2Row:
 
 _time = attrgetter("time")
 _UNCHECKED = object()
+_NONE_CLEAR: frozenset[float | str] = frozenset()
 
 Check = Callable[["CourseIndex", Observation], "Criterion | None"]
 _BY_VALUE: set[Check] = set()  # the checks declared with `by_value`
@@ -408,6 +409,11 @@ class CourseIndex:
             if found is None and clear is not None:
                 clear.add(obs.value)
         return found  # type: ignore[return-value]
+
+    def clear_values(self, check: Check) -> Set[float | str]:
+        """Return the values a `by_value` check has found to meet nothing so far in this course
+        (a reading of one of them meets nothing); empty for any other check."""
+        return self._clear.get(check, _NONE_CLEAR)
 
     def first(self, concept: str) -> Observation | None:
         """Return the first observation of a concept in the course (its baseline)."""

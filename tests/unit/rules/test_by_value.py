@@ -131,3 +131,14 @@ def test_a_by_value_check_gives_the_same_answer_for_the_same_value(
                     second.kind,
                     second.message,
                 )
+
+
+def test_clear_values_holds_the_values_found_to_meet_nothing_and_only_those() -> None:
+    course = simulate_course(SCENARIOS["uneventful"], seed=1, start=START, patient_id="MRN-1")
+    index = CourseIndex(course, load_rules())
+    rates = index.get(dose_advice.HR)
+    for obs in rates:
+        index.criterion(criteria.heart_rate_hold, obs)
+    clear = index.clear_values(criteria.heart_rate_hold)
+    assert clear == {o.value for o in rates if criteria.heart_rate_hold(index, o) is None}
+    assert not index.clear_values(criteria.troponin)
