@@ -21,7 +21,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -641,53 +651,55 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
     # its times, one per item of a set), by the same function SQLAlchemy would apply.
     read_time = _result_processor(connection, m.Observation.observed_at)
     times: dict[object, datetime] = {}
-    observations: dict[int, list[c.Observation]] = {i: [] for i in batch}
+    observations: dict[int, tuple[c.Observation, ...]] = {}
     # `_observation`, inlined (positional, in field order): this loop runs once per stored
     # observation of the cohort, and the call layers were a third of its time.
     observation, entered_value_of = c.Observation, _entered_value
-    for (
-        admission_id,
-        raw_time,
-        code,
-        reading,
-        unit,
-        entered_value,
-        entered_unit,
-        ref_low,
-        ref_high,
-        period_h,
-    ) in _observation_rows(connection, batch):
-        observed_at = times.get(raw_time)
-        if observed_at is None:
-            observed_at = times[raw_time] = read_time(raw_time)
-        observations[admission_id].append(
-            observation(
-                observed_at,
-                code,
-                reading,
-                unit,
-                None if entered_value is None else entered_value_of(entered_value),
-                entered_unit,
-                ref_low,
-                ref_high,
-                period_h,
+    for admission_id, stored in _observation_rows(connection, batch):
+        built: list[c.Observation] = []
+        append = built.append
+        for (
+            raw_time,
+            code,
+            reading,
+            unit,
+            entered_value,
+            entered_unit,
+            ref_low,
+            ref_high,
+            period_h,
+        ) in stored:
+            observed_at = times.get(raw_time)
+            if observed_at is None:
+                observed_at = times[raw_time] = read_time(raw_time)
+            append(
+                observation(
+                    observed_at,
+                    code,
+                    reading,
+                    unit,
+                    None if entered_value is None else entered_value_of(entered_value),
+                    entered_unit,
+                    ref_low,
+                    ref_high,
+                    period_h,
+                )
             )
-        )
+        observations[admission_id] = tuple(built)
     return [
         _course(
             *rows[admission_id],
             toxicities[admission_id],
             tuple(doses[admission_id]),
-            tuple(observations[admission_id]),
+            observations[admission_id],
         )
         for admission_id in batch
     ]
 
 
-# One row of `_observation_rows`: admission id, raw time, code, the reading (`value_text` if
-# stored, else `value`), then `_OBSERVATION_VALUES` after the two value columns.
+# One stored observation as `_observation_rows` gives it: raw time, code, the reading
+# (`value_text` if stored, else `value`), then `_OBSERVATION_VALUES` after the two value columns.
 ObservationRow = tuple[
-    int,
     object,
     str,
     float | str,
@@ -700,53 +712,53 @@ ObservationRow = tuple[
 ]
 
 
-def _observation_rows(connection: Connection, batch: list[int]) -> Sequence[ObservationRow]:
-    """Return the current observations of a batch of admissions as `ObservationRow`s, ordered
-    by admission, time and id (the order they were stored in, for ties).
+def _observation_rows(
+    connection: Connection, batch: list[int]
+) -> Iterator[tuple[int, Sequence[ObservationRow]]]:
+    """Yield (admission id, its current observations as `ObservationRow`s) for each admission
+    of a batch, in the batch's order; observations by time, then id (stored order, for ties).
 
-    On SQLite the query asks for `COALESCE(value_text, value)`, one column instead of two
-    (the one_value check constraint: exactly one is stored; COALESCE keeps its type), and runs
-    on the driver's own cursor: its rows are plain tuples, where SQLAlchemy would wrap each in
-    a Row. The driver's fetch, per column of every row, is most of the cost of reading a
-    course, so the columns fetched are the ones a course observation needs.
+    On SQLite, the observations of each admission are one query, run on the driver's own
+    cursor with the statement prepared once: rows come as plain tuples (SQLAlchemy would wrap
+    each in a Row), without an admission id column, and with `COALESCE(value_text, value)`,
+    one column instead of two (the one_value check constraint: exactly one is stored; COALESCE
+    keeps its type). The driver's fetch costs about the same for every column of every row,
+    and is most of the cost of reading a course. On PostgreSQL, one query for the batch.
     """
     dialect = connection.dialect.name
-    values: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...]
-    if dialect == "sqlite":
-        reading: ColumnElement[Any] = func.coalesce(m.Observation.value_text, m.Observation.value)
-        values = (m.Observation.code, reading, *_OBSERVATION_VALUES[3:])
-    else:
-        values = _OBSERVATION_VALUES
-    query = (
-        select(
-            m.Observation.admission_id,
-            type_coerce(m.Observation.observed_at, NullType()),
-            *values,
-        )
-        .where(
-            m.Observation.admission_id.in_(batch),
-            _is_current(m.Observation, m.Observation.status, dialect),
-        )
-        .order_by(m.Observation.admission_id, m.Observation.observed_at, m.Observation.id)
-    )
+    current = _is_current(m.Observation, m.Observation.status, dialect)
+    in_order = (m.Observation.observed_at, m.Observation.id)
+    raw_time = type_coerce(m.Observation.observed_at, NullType())
     if dialect != "sqlite":
-        return [
+        grouped: dict[int, list[ObservationRow]] = {i: [] for i in batch}
+        for a, t, code, value, text, u, ev, eu, lo, hi, h in connection.execute(
+            select(m.Observation.admission_id, raw_time, *_OBSERVATION_VALUES)
+            .where(m.Observation.admission_id.in_(batch), current)
+            .order_by(m.Observation.admission_id, *in_order)
+        ).all():
             # The one_value check constraint: exactly one of the two is stored.
-            (a, t, code, cast(float, value) if text is None else text, u, ev, eu, lo, hi, h)
-            for a, t, code, value, text, u, ev, eu, lo, hi, h in connection.execute(query).all()
-        ]
-    # Every bound value is an integer id (checked) or a constant of this module: rendered in
-    # the text, so the query needs no parameters.
-    if not all(type(i) is int for i in batch):
-        raise TypeError("admission ids are integers")
-    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+            grouped[a].append(
+                (t, code, cast(float, value) if text is None else text, u, ev, eu, lo, hi, h)
+            )
+        yield from grouped.items()
+        return
+    reading = func.coalesce(m.Observation.value_text, m.Observation.value)
+    query = (
+        select(raw_time, m.Observation.code, reading, *_OBSERVATION_VALUES[3:])
+        .where(m.Observation.admission_id == bindparam("admission"), current)
+        .order_by(*in_order)
+    )
+    compiled = query.compile(dialect=connection.dialect)
+    assert compiled.positiontup is not None  # SQLite's parameters are positional
+    sql, names, defaults = str(compiled), compiled.positiontup, compiled.params
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(sql)
-        rows = cast(list[ObservationRow], cursor.fetchall())  # at once: one driver call
+        for admission_id in batch:
+            parameters = [admission_id if n == "admission" else defaults[n] for n in names]
+            cursor.execute(sql, parameters)  # the driver keeps the statement prepared
+            yield admission_id, cast(list[ObservationRow], cursor.fetchall())  # one call
     finally:
         cursor.close()
-    return rows
 
 
 def _is_current(
