@@ -578,8 +578,9 @@ def iter_courses(
     With `admissions` (database ids, as `admission_ids` gives them), yield those courses only,
     in that order; raise NotFound for an id that is not stored. For cohort review: reads
     admissions in batches, each batch's admissions, prior toxicities, doses and observations in
-    one query each, so the number of queries grows with batches, not with rows. Doses and
-    observations are read as plain columns (no ORM objects: a cohort has millions of rows).
+    one query each (on SQLite, observations one prepared query per admission), so the number
+    of queries grows with admissions at most, never with rows. Doses and observations are read
+    as plain columns (no ORM objects: a cohort has millions of rows).
     """
     with db.read_session() as session:
         if admissions is None:
