@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from il2_tox.course import Course, Observation
-from il2_tox.rules import criteria, dose_advice, organs
+from il2_tox.rules import capillary_leak, criteria, dose_advice, organs
 from il2_tox.rules.base import _BY_VALUE, Check, CourseIndex, Criterion
 from il2_tox.rules.config import load_rules
 from il2_tox.simulate import SCENARIOS, simulate_course
@@ -142,3 +142,32 @@ def test_clear_values_holds_the_values_found_to_meet_nothing_and_only_those() ->
     clear = index.clear_values(criteria.heart_rate_hold)
     assert clear == {o.value for o in rates if criteria.heart_rate_hold(index, o) is None}
     assert not index.clear_values(criteria.troponin)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(course=courses(max_observations=20))
+def test_a_capillary_leak_sign_but_urine_reads_the_same_for_the_same_value(
+    course: Course,
+) -> None:
+    # _abnormal_readings reads each value once per sign item, except a urine record's.
+    index = CourseIndex(course, load_rules())
+    judge = capillary_leak._Judge(index)
+    for concept in capillary_leak.SIGN_OF:
+        if concept == capillary_leak.URINE:
+            continue
+        for obs in index.get(concept):
+            assert judge.read(concept, obs) == judge.read(concept, _other_reading(obs))
+
+
+def test_a_urine_record_reads_by_its_period_too() -> None:
+    index = CourseIndex(
+        simulate_course(SCENARIOS["capillary_leak"], seed=1, start=START, patient_id="MRN-1"),
+        load_rules(),
+    )
+    judge = capillary_leak._Judge(index)
+    record = index.get(capillary_leak.URINE)[0]
+    short, long = (
+        replace(record, value=100.0, period_h=2.0),
+        replace(record, value=100.0, period_h=8.0),
+    )
+    assert judge.read(capillary_leak.URINE, short) != judge.read(capillary_leak.URINE, long)
