@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -296,6 +296,23 @@ class News2Row:
 
 _time = attrgetter("time")
 _UNCHECKED = object()
+_NONE_CLEAR: frozenset[float | str] = frozenset()
+
+Check = Callable[["CourseIndex", Observation], "Criterion | None"]
+_BY_VALUE: set[Check] = set()  # the checks declared with `by_value`
+
+
+def by_value(check: Check) -> Check:
+    """Declare that a check's answer depends on nothing of an observation but its value.
+
+    Such a check may read the course and the rules (fixed for one CourseIndex) and
+    `obs.value`, never the time, code, unit, limits or what was entered; equal values (==) must
+    get the same answer. `CourseIndex.criterion` then judges each value that meets nothing once
+    per course: most readings are normal and repeat a value seen before. A value that meets a
+    criterion is still judged per reading (the criterion names its reading as evidence).
+    """
+    _BY_VALUE.add(check)
+    return check
 
 
 class CourseIndex:
@@ -332,6 +349,8 @@ class CourseIndex:
         self.baseline_weight_kg: float = course.patient.weight_kg
         self._spans: dict[float, timedelta] = {}  # look-back hours -> timedelta, made once
         self._criteria: dict[tuple[object, int], Criterion | None] = {}
+        # For each `by_value` check, the values found to meet nothing in this course.
+        self._clear: dict[Check, set[float | str]] = {check: set() for check in _BY_VALUE}
 
     # -- observations ----------------------------------------------------------------------
 
@@ -372,20 +391,29 @@ class CourseIndex:
             found = self._spans[hours] = timedelta(hours=hours)
         return found
 
-    def criterion(
-        self, check: Callable[[CourseIndex, Observation], Criterion | None], obs: Observation
-    ) -> Criterion | None:
+    def criterion(self, check: Check, obs: Observation) -> Criterion | None:
         """Return `check(self, obs)`, worked out once per course for each check and observation.
 
         Dose advice and the organ flags apply the same criteria to the same readings (the
         latest before a dose is one of the readings the organ flags go through). A check is a
-        pure function of the course, the rules and the observation.
+        pure function of the course, the rules and the observation. A `by_value` check that
+        found nothing for a value finds nothing for every other reading of that value.
         """
+        clear = self._clear.get(check)
+        if clear is not None and obs.value in clear:
+            return None
         key = (check, id(obs))  # the index holds the course, so an id names one observation
         found = self._criteria.get(key, _UNCHECKED)
         if found is _UNCHECKED:
             found = self._criteria[key] = check(self, obs)
+            if found is None and clear is not None:
+                clear.add(obs.value)
         return found  # type: ignore[return-value]
+
+    def clear_values(self, check: Check) -> Set[float | str]:
+        """Return the values a `by_value` check has found to meet nothing so far in this course
+        (a reading of one of them meets nothing); empty for any other check."""
+        return self._clear.get(check, _NONE_CLEAR)
 
     def first(self, concept: str) -> Observation | None:
         """Return the first observation of a concept in the course (its baseline)."""

@@ -140,8 +140,17 @@ def _abnormal_readings(
     observation of a sign, in time order."""
     merged: list[tuple[datetime, int, str, Observation, bool]] = []
     for order, concept in enumerate(SIGN_OF):
+        # `read` depends on the value alone, except a urine record's (its period too): each
+        # value is read once per course, most readings repeat one seen before.
+        by_value = concept != URINE
+        judged: dict[float | str, tuple[bool, bool]] = {}
         for obs in index.get(concept):
-            abnormal, absolute = judge.read(concept, obs)
+            if not by_value:
+                abnormal, absolute = judge.read(concept, obs)
+            elif (found := judged.get(obs.value)) is not None:
+                abnormal, absolute = found
+            else:
+                abnormal, absolute = judged[obs.value] = judge.read(concept, obs)
             if abnormal:
                 merged.append((obs.time, order, concept, obs, absolute))
     merged.sort(key=lambda item: (item[0], item[1]))

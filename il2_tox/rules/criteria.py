@@ -16,7 +16,16 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from il2_tox.course import Observation
-from il2_tox.rules.base import STOOL, URINE, CourseIndex, Criterion, Evidence, fmt, rounded
+from il2_tox.rules.base import (
+    STOOL,
+    URINE,
+    CourseIndex,
+    Criterion,
+    Evidence,
+    by_value,
+    fmt,
+    rounded,
+)
 from il2_tox.rules.config import Rules
 
 ABSOLUTE = "absolute"
@@ -73,11 +82,13 @@ def _num(obs: Observation) -> float:
 # -- vitals ------------------------------------------------------------------------------------
 
 
+@by_value
 def heart_rate(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold above 130/min, caution above 100 and up to 130 (from the rules)."""
     return heart_rate_hold(index, obs) or _heart_rate_caution(index, obs)
 
 
+@by_value
 def heart_rate_hold(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold above 130/min (the hold band alone)."""
     rate = _num(obs)
@@ -96,6 +107,7 @@ def _heart_rate_caution(index: CourseIndex, obs: Observation) -> Criterion | Non
     return None
 
 
+@by_value
 def sbp(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold when SBP is below the patient's target T (SBP = T meets the target)."""
     pressure = _num(obs)
@@ -106,6 +118,7 @@ def sbp(index: CourseIndex, obs: Observation) -> Criterion | None:
     return None
 
 
+@by_value
 def phenylephrine(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold above 0.8 ug/kg/min, caution above 0.5 and up to 0.8.
 
@@ -123,6 +136,7 @@ def phenylephrine(index: CourseIndex, obs: Observation) -> Criterion | None:
     return None
 
 
+@by_value
 def spo2(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold when SpO2 is below 90 % (90 itself is not a criterion)."""
     saturation = _num(obs)
@@ -160,11 +174,13 @@ def oxygen(
     return None
 
 
+@by_value
 def oxygen_flow(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return `oxygen` for an O2 flow record alone (no FiO2 at its time)."""
     return oxygen(index, obs, None)
 
 
+@by_value
 def oxygen_fio2(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return `oxygen` for a FiO2 record alone (no O2 flow at its time)."""
     return oxygen(index, None, obs)
@@ -173,6 +189,7 @@ def oxygen_fio2(index: CourseIndex, obs: Observation) -> Criterion | None:
 # -- nursing items -----------------------------------------------------------------------------
 
 
+@by_value
 def rales(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold for crackles half-way up the chest, caution for a third."""
     extent = str(obs.value)
@@ -183,6 +200,7 @@ def rales(index: CourseIndex, obs: Observation) -> Criterion | None:
     return None
 
 
+@by_value
 def consciousness(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold when ACVPU is anything but A."""
     level = str(obs.value)
@@ -191,6 +209,7 @@ def consciousness(index: CourseIndex, obs: Observation) -> Criterion | None:
     return None
 
 
+@by_value
 def cognition(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold when serial 7s / WORLD backwards fails."""
     result = str(obs.value)
@@ -200,6 +219,7 @@ def cognition(index: CourseIndex, obs: Observation) -> Criterion | None:
     return None
 
 
+@by_value
 def rhythm(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold for any rhythm but sinus; for VT or ischaemic changes the message says the
     label's permanent discontinuation."""
@@ -213,6 +233,7 @@ def rhythm(index: CourseIndex, obs: Observation) -> Criterion | None:
     return _met(index, "hold.rhythm", message, obs)
 
 
+@by_value
 def skin(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold for moist desquamation or bullous skin."""
     finding = str(obs.value)
@@ -224,6 +245,7 @@ def skin(index: CourseIndex, obs: Observation) -> Criterion | None:
 # -- labs and weight ---------------------------------------------------------------------------
 
 
+@by_value
 def creatinine(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold at or above 3.0 mg/dL, caution from 2.5 to below 3.0 (265.2 umol/L holds)."""
     value = _num(obs)
@@ -238,6 +260,7 @@ def creatinine(index: CourseIndex, obs: Observation) -> Criterion | None:
     return None
 
 
+@by_value
 def platelets(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return hold below 30 x10^9/L, caution from 30 to 50 inclusive."""
     count = _num(obs)
@@ -252,6 +275,7 @@ def platelets(index: CourseIndex, obs: Observation) -> Criterion | None:
     return None
 
 
+@by_value
 def bilirubin(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return caution when total bilirubin is above 7 mg/dL (7 itself is not)."""
     value = _num(obs)
@@ -268,6 +292,7 @@ def weight_gain_pct(index: CourseIndex, obs: Observation) -> float:
     return exact((float(obs.value) - baseline) / baseline * 100.0)
 
 
+@by_value
 def weight_gain(index: CourseIndex, obs: Observation) -> Criterion | None:
     """Return caution when weight is more than 15 % over `patient.weight_kg` (15 % is not)."""
     gain = weight_gain_pct(index, obs)

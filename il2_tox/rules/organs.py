@@ -120,7 +120,10 @@ def _organ_hits(index: CourseIndex, organ: Organ) -> tuple[list[Hit], bool]:
     active = False
     for concept, check in organ.checks:
         series = index.get(concept)
+        clear = index.clear_values(check)  # grows as the loop judges new values
         for i, obs in enumerate(series):
+            if obs.value in clear:
+                continue  # what `index.criterion` would answer, without the call
             met = index.criterion(check, obs)
             if met is None:
                 continue

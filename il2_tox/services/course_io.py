@@ -14,14 +14,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -568,8 +578,9 @@ def iter_courses(
     With `admissions` (database ids, as `admission_ids` gives them), yield those courses only,
     in that order; raise NotFound for an id that is not stored. For cohort review: reads
     admissions in batches, each batch's admissions, prior toxicities, doses and observations in
-    one query each, so the number of queries grows with batches, not with rows. Doses and
-    observations are read as plain columns (no ORM objects: a cohort has millions of rows).
+    one query each (on SQLite, observations one prepared query per admission), so the number
+    of queries grows with admissions at most, never with rows. Doses and observations are read
+    as plain columns (no ORM objects: a cohort has millions of rows).
     """
     with db.read_session() as session:
         if admissions is None:
@@ -641,60 +652,114 @@ def _courses_of_batch(session: Session, batch: list[int]) -> list[Course]:
     # its times, one per item of a set), by the same function SQLAlchemy would apply.
     read_time = _result_processor(connection, m.Observation.observed_at)
     times: dict[object, datetime] = {}
-    observations: dict[int, list[c.Observation]] = {i: [] for i in batch}
+    observations: dict[int, tuple[c.Observation, ...]] = {}
     # `_observation`, inlined (positional, in field order): this loop runs once per stored
     # observation of the cohort, and the call layers were a third of its time.
     observation, entered_value_of = c.Observation, _entered_value
-    for (
-        admission_id,
-        raw_time,
-        code,
-        value,
-        value_text,
-        unit,
-        entered_value,
-        entered_unit,
-        ref_low,
-        ref_high,
-        period_h,
-    ) in connection.execute(
-        select(
-            m.Observation.admission_id,
-            type_coerce(m.Observation.observed_at, NullType()),
-            *_OBSERVATION_VALUES,
-        )
-        .where(
-            m.Observation.admission_id.in_(batch),
-            _is_current(m.Observation, m.Observation.status, dialect),
-        )
-        .order_by(m.Observation.admission_id, m.Observation.observed_at, m.Observation.id)
-    ).all():  # fetched at once: row by row costs a driver call per row
-        observed_at = times.get(raw_time)
-        if observed_at is None:
-            observed_at = times[raw_time] = read_time(raw_time)
-        observations[admission_id].append(
-            observation(
-                observed_at,
-                code,
-                # The one_value check constraint: exactly one of the two is stored.
-                cast(float, value) if value_text is None else value_text,
-                unit,
-                None if entered_value is None else entered_value_of(entered_value),
-                entered_unit,
-                ref_low,
-                ref_high,
-                period_h,
+    for admission_id, stored in _observation_rows(connection, batch):
+        built: list[c.Observation] = []
+        append = built.append
+        for (
+            raw_time,
+            code,
+            reading,
+            unit,
+            entered_value,
+            entered_unit,
+            ref_low,
+            ref_high,
+            period_h,
+        ) in stored:
+            observed_at = times.get(raw_time)
+            if observed_at is None:
+                observed_at = times[raw_time] = read_time(raw_time)
+            append(
+                observation(
+                    observed_at,
+                    code,
+                    reading,
+                    unit,
+                    None if entered_value is None else entered_value_of(entered_value),
+                    entered_unit,
+                    ref_low,
+                    ref_high,
+                    period_h,
+                )
             )
-        )
+        observations[admission_id] = tuple(built)
     return [
         _course(
             *rows[admission_id],
             toxicities[admission_id],
             tuple(doses[admission_id]),
-            tuple(observations[admission_id]),
+            observations[admission_id],
         )
         for admission_id in batch
     ]
+
+
+# One stored observation as `_observation_rows` gives it: raw time, code, the reading
+# (`value_text` if stored, else `value`), then `_OBSERVATION_VALUES` after the two value columns.
+ObservationRow = tuple[
+    object,
+    str,
+    float | str,
+    str | None,
+    str | None,
+    str | None,
+    float | None,
+    float | None,
+    float | None,
+]
+
+
+def _observation_rows(
+    connection: Connection, batch: list[int]
+) -> Iterator[tuple[int, Sequence[ObservationRow]]]:
+    """Yield (admission id, its current observations as `ObservationRow`s) for each admission
+    of a batch, in the batch's order; observations by time, then id (stored order, for ties).
+
+    On SQLite, the observations of each admission are one query, run on the driver's own
+    cursor with the statement prepared once: rows come as plain tuples (SQLAlchemy would wrap
+    each in a Row), without an admission id column, and with `COALESCE(value_text, value)`,
+    one column instead of two (the one_value check constraint: exactly one is stored; COALESCE
+    keeps its type). The driver's fetch costs about the same for every column of every row,
+    and is most of the cost of reading a course. On PostgreSQL, one query for the batch.
+    """
+    dialect = connection.dialect.name
+    current = _is_current(m.Observation, m.Observation.status, dialect)
+    in_order = (m.Observation.observed_at, m.Observation.id)
+    raw_time = type_coerce(m.Observation.observed_at, NullType())
+    if dialect != "sqlite":
+        grouped: dict[int, list[ObservationRow]] = {i: [] for i in batch}
+        for a, t, code, value, text, u, ev, eu, lo, hi, h in connection.execute(
+            select(m.Observation.admission_id, raw_time, *_OBSERVATION_VALUES)
+            .where(m.Observation.admission_id.in_(batch), current)
+            .order_by(m.Observation.admission_id, *in_order)
+        ).all():
+            # The one_value check constraint: exactly one of the two is stored.
+            grouped[a].append(
+                (t, code, cast(float, value) if text is None else text, u, ev, eu, lo, hi, h)
+            )
+        yield from grouped.items()
+        return
+    reading = func.coalesce(m.Observation.value_text, m.Observation.value)
+    query = (
+        select(raw_time, m.Observation.code, reading, *_OBSERVATION_VALUES[3:])
+        .where(m.Observation.admission_id == bindparam("admission"), current)
+        .order_by(*in_order)
+    )
+    compiled = query.compile(dialect=connection.dialect)
+    assert compiled.positiontup is not None  # SQLite's parameters are positional
+    sql, names, defaults = str(compiled), compiled.positiontup, compiled.params
+    cursor = connection.connection.cursor()
+    try:
+        for admission_id in batch:
+            parameters = [admission_id if n == "admission" else defaults[n] for n in names]
+            cursor.execute(sql, parameters)  # the driver keeps the statement prepared
+            yield admission_id, cast(list[ObservationRow], cursor.fetchall())  # one call
+    finally:
+        cursor.close()
 
 
 def _is_current(

@@ -9,7 +9,7 @@ import pytest
 
 from il2_tox.__main__ import main
 from il2_tox.assess import assess
-from il2_tox.course import load_course
+from il2_tox.course import Course, load_course
 from il2_tox.services import import_course, iter_courses
 from il2_tox.store import Database
 from tests.integration.conftest import REPO_ROOT
@@ -59,3 +59,21 @@ def test_an_empty_database_gives_a_header_only(
 def test_it_refuses_files_and_db_together(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["assess", "--db", str(DEMO[0])]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_iter_courses_gives_numbers_back_as_floats_and_coded_readings_as_text(
+    db: Database,
+) -> None:
+    course = load_course(CHOSEN[0])
+    import_course(db, course)
+    (back,) = iter_courses(db)
+
+    def readings(c: Course) -> list[tuple[object, ...]]:
+        return sorted(
+            (o.time, o.code, str(o.value), isinstance(o.value, str)) for o in c.observations
+        )
+
+    assert readings(back) == readings(course)
+    assert all(type(o.value) in (float, str) for o in back.observations)
+    whole = [o for o in back.observations if isinstance(o.value, float) and o.value.is_integer()]
+    assert whole  # a whole number read back (98.0, not 98): SQLite's COALESCE keeps REAL
