@@ -605,8 +605,8 @@ def parse_observation(o: Mapping[str, Any], where: str) -> Observation:
             f"({_fmt(found.from_canonical(spec.low))}–{_fmt(found.from_canonical(spec.high))}"
             f" {found.display})",
         )
-    ref_low = _ref(o, "ref_low", found, where)
-    ref_high = _ref(o, "ref_high", found, where)
+    ref_low = _ref(o, "ref_low", found, spec, where)
+    ref_high = _ref(o, "ref_high", found, spec, where)
     if ref_low is not None and ref_high is not None and ref_low > ref_high:
         raise CourseError(f"{where}.ref_low", f"{o['ref_low']} is above ref_high {o['ref_high']}")
     return Observation(
@@ -721,11 +721,15 @@ def _read_observations(items: list[Any]) -> tuple[Observation, ...] | None:
             if not (type(raw) is float or type(raw) is int) or not isfinite(raw) or raw < 0:
                 return None
             ref_low = reading.ref(float(raw))
+            if not reading.low <= ref_low <= reading.high:
+                return None
         if "ref_high" in keys:
             raw = item["ref_high"]
             if not (type(raw) is float or type(raw) is int) or not isfinite(raw) or raw <= 0:
                 return None
             ref_high = reading.ref(float(raw))
+            if not reading.low <= ref_high <= reading.high:
+                return None
         if ref_low is not None and ref_high is not None and ref_low > ref_high:
             return None
         append(
@@ -757,13 +761,27 @@ def _canonical_unit(code: str) -> str | None:
     return spec.canonical_unit if spec is not None else None
 
 
-def _ref(o: Mapping[str, Any], key: str, unit: units.Unit, where: str) -> float | None:
+def _ref(
+    o: Mapping[str, Any], key: str, unit: units.Unit, spec: units.CodeSpec, where: str
+) -> float | None:
+    """Return a lab's reference limit, canonical; refuse one that cannot be a limit: negative,
+    a zero upper limit, or outside the range a value of the item can have (a limit there is
+    not a lab's normal range but a typing or unit fault, e.g. a temperature limit of 0 °F)."""
     raw = o.get(key)
     if raw is None:
         return None
     if not math.isfinite(raw) or raw < 0 or (key == "ref_high" and raw == 0):
         raise CourseError(f"{where}.{key}", f"{_short(raw)} is not a usable reference limit")
-    return unit.to_canonical(float(raw))
+    canonical = unit.to_canonical(float(raw))
+    assert spec.low is not None and spec.high is not None
+    if not spec.low <= canonical <= spec.high:
+        raise CourseError(
+            f"{where}.{key}",
+            f"{_short(raw)} {unit.display} is not a usable reference limit: outside the possible "
+            f"range for {spec.name} ({_fmt(unit.from_canonical(spec.low))}–"
+            f"{_fmt(unit.from_canonical(spec.high))} {unit.display})",
+        )
+    return canonical
 
 
 def _unit_list(spec: units.CodeSpec) -> str:

@@ -75,7 +75,11 @@ def observations(draw: st.DrawFn) -> dict[str, Any]:
         numbers(low, high).filter(lambda v: hard_low <= unit.to_canonical(float(v)) <= hard_high)
     )
     item["unit"] = unit.ucum
-    limits = sorted(draw(st.lists(numbers(0, 1000), min_size=2, max_size=2)))
+    # A lab's limits lie where the item's values can (the reader refuses others).
+    in_range = numbers(max(low, 0), high).filter(
+        lambda v: hard_low <= unit.to_canonical(float(v)) <= hard_high
+    )
+    limits = sorted(draw(st.lists(in_range, min_size=2, max_size=2)))
     if draw(st.booleans()):
         item["ref_low"] = limits[0]
     if limits[1] > 0 and draw(st.booleans()):

@@ -358,3 +358,62 @@ def test_it_reports_a_missing_file_without_a_traceback(tmp_path: Path) -> None:
     with pytest.raises(CourseError) as caught:
         load_course(tmp_path / "nope.json")
     assert caught.value.field == "file"
+
+
+# -- a lab's reference limits lie where the item's values can ---------------------------------
+
+
+def _with_limit(code: str, value: float, unit: str, **limit: float) -> dict[str, Any]:
+    return json.loads(
+        json.dumps(
+            {
+                "format": "il2-tox-course/1",
+                "patient": {"id": "REF-1", "weight_kg": 70},
+                "admission": {"admitted_at": "2026-11-20T06:00:00+00:00"},
+                "doses": [],
+                "observations": [
+                    {"time": "2026-11-20T07:00:00+00:00", "code": code, "value": value,
+                     "unit": unit, **limit}
+                ],
+            }
+        )
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("code", "unit", "key", "limit"),
+    [
+        ("8310-5", "Cel", "ref_high", 45),  # the highest temperature a value can have
+        ("8310-5", "Cel", "ref_low", 25),
+        ("8310-5", "[degF]", "ref_low", 77),  # 25 °C
+        ("2951-2", "mmol/L", "ref_low", 70),
+        ("1742-6", "U/L", "ref_low", 0),
+    ],
+)
+def test_a_reference_limit_at_the_edge_of_the_possible_range_is_read(
+    code: str, unit: str, key: str, limit: float
+) -> None:
+    value = 37 if code == "8310-5" and unit == "Cel" else 99 if code == "8310-5" else 140
+    (obs,) = parse_course(_with_limit(code, value, unit, **{key: limit})).observations
+    assert getattr(obs, key) == pytest.approx(
+        limit if unit != "[degF]" else (limit - 32) * 5 / 9, abs=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "unit", "key", "limit", "range_text"),
+    [
+        ("8310-5", "Cel", "ref_high", 45.01, "25–45 °C"),
+        ("8310-5", "Cel", "ref_low", 24.99, "25–45 °C"),
+        ("8310-5", "[degF]", "ref_high", 2.2250738585e-313, "77–113 °F"),  # 0 °F: -17.8 °C
+        ("2951-2", "mmol/L", "ref_low", 69.9, "70–220 mmol/L"),
+    ],
+)
+def test_a_reference_limit_outside_the_possible_range_is_refused_naming_it(
+    code: str, unit: str, key: str, limit: float, range_text: str
+) -> None:
+    value = 99 if unit == "[degF]" else 37 if code == "8310-5" else 140
+    error = refusal(_with_limit(code, value, unit, **{key: limit}))
+    assert error.field == f"observations[0].{key}"
+    assert "is not a usable reference limit: outside the possible range" in str(error)
+    assert range_text in str(error)

@@ -257,7 +257,9 @@ def dense_courses(draw: st.DrawFn) -> Course:
         if spec.volume:
             fields["period_h"] = draw(st.sampled_from([0.5, 1, 4, 8, 12, 24]))
         if draw(st.booleans()) and spec.code in ("10839-9", "89579-7", "2160-0"):
-            fields["ref_high"] = draw(st.floats(0.01, 100))
+            # a lab's limit, where the item's values can lie (the reader refuses others)
+            top = min(100.0, unit.from_canonical(spec.high))
+            fields["ref_high"] = draw(st.floats(0.01, top))
         b.obs(spec.code, value, unit.ucum, at=at, **fields)
     return b.build()
 
