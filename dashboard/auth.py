@@ -518,6 +518,7 @@ def require_role(*roles: str) -> SignedIn:
         st.stop()
     try:  # what the session remembers is not enough: the account as it is now
         check_still_allowed(context.database(), user, roles, "see this page")
+        st.session_state[ACCOUNT_CHECKED] = now()  # the fragments' re-read can wait 10 s
     except DATABASE_FAULTS:
         # The database is down or busy: the page shows what this session last read (and
         # says so) and every save still checks the account itself.

@@ -601,9 +601,7 @@ def parse_observation(o: Mapping[str, Any], where: str) -> Observation:
     if not spec.low <= canonical <= spec.high:
         raise CourseError(
             f"{where}.value",
-            f"{_short(value)} {found.display} is outside the possible range for {spec.name} "
-            f"({_fmt(found.from_canonical(spec.low))}–{_fmt(found.from_canonical(spec.high))}"
-            f" {found.display})",
+            f"{_short(value)} {found.display} is outside {_possible_range(spec, found)}",
         )
     ref_low = _ref(o, "ref_low", found, spec, where)
     ref_high = _ref(o, "ref_high", found, spec, where)
@@ -777,11 +775,17 @@ def _ref(
     if not spec.low <= canonical <= spec.high:
         raise CourseError(
             f"{where}.{key}",
-            f"{_short(raw)} {unit.display} is not a usable reference limit: outside the possible "
-            f"range for {spec.name} ({_fmt(unit.from_canonical(spec.low))}–"
-            f"{_fmt(unit.from_canonical(spec.high))} {unit.display})",
+            f"{_short(raw)} {unit.display} is not a usable reference limit: outside "
+            f"{_possible_range(spec, unit)}",
         )
     return canonical
+
+
+def _possible_range(spec: units.CodeSpec, unit: units.Unit) -> str:
+    """E.g. "the possible range for body temperature (77–113 °F)": the hard limits, in `unit`."""
+    assert spec.low is not None and spec.high is not None
+    low, high = unit.from_canonical(spec.low), unit.from_canonical(spec.high)
+    return f"the possible range for {spec.name} ({_fmt(low)}–{_fmt(high)} {unit.display})"
 
 
 def _unit_list(spec: units.CodeSpec) -> str:
