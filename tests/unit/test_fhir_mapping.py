@@ -486,6 +486,41 @@ def test_unmapped_resources_and_elements_are_listed_in_the_report() -> None:
     )
 
 
+def test_clinical_elements_the_course_cannot_hold_are_reported_not_dropped() -> None:
+    bundle = bundle_of(
+        one_obs("1742-6", 80, "U/L", ref_high=40)
+        .dose(1, 1, at=2)
+        .dose(1, 2, at=10, status="held", reason="SBP 82")
+    )
+    (alt,) = measurements(bundle)
+    alt["interpretation"] = [{"text": "critical high"}]
+    alt["referenceRange"][0]["text"] = "adult male"
+    given, held = resources(bundle, "MedicationAdministration")
+    given["dosage"] = {"dose": {"value": 300000, "unit": "[iU]/kg"}}
+    given["statusReason"] = [{"text": "given late"}]
+    held["statusReason"].append({"text": "also febrile"})
+    (patient,) = resources(bundle, "Patient")
+    patient["identifier"].append({"system": "https://example.org/nhs", "value": "943 476 5919"})
+    read = bundle_to_course(bundle)
+    assert read.not_imported == (
+        "elements not imported: MedicationAdministration.dosage, "
+        "MedicationAdministration.statusReason (after the first), "
+        "MedicationAdministration.statusReason (of a dose given), "
+        "Observation.interpretation, Observation.referenceRange.text, "
+        "Patient.identifier (other than the MRN)",
+    )
+    assert [d.reason for d in read.course.doses] == [None, "SBP 82"]
+
+
+def test_an_exported_bundle_reports_nothing_left_out() -> None:
+    bundle = bundle_of(
+        one_obs("1742-6", 80, "U/L", ref_low=7, ref_high=40)
+        .dose(1, 1, at=2)
+        .dose(1, 2, at=10, status="held", reason="SBP 82")
+    )
+    assert bundle_to_course(bundle).not_imported == ()
+
+
 def test_invalid_fhir_is_refused_by_fhir_resources_naming_the_element() -> None:
     bundle = bundle_of(one_obs("8480-6", 120, "mm[Hg]"))
     (sbp,) = measurements(bundle)
