@@ -639,10 +639,9 @@ def _ward_cover(
     extra: list[tuple[Any, ...]] = []
     for i, h in enumerate(handoffs, start=1):
         nxt = h.next_dose
+        # The date too: a dose overdue since yesterday must not read as due at a time today.
         advice = (
-            "cycle complete"
-            if nxt is None
-            else f"{nxt.advice.upper()} · {_when(nxt.time, tz, '%H:%M')}"
+            "cycle complete" if nxt is None else f"{nxt.advice.upper()} · {_when(nxt.time, tz)}"
         )
         rows.append(
             [
@@ -658,7 +657,7 @@ def _ward_cover(
         colour = SEVERITY_COLOUR.get(h.severity.level)
         if colour is not None:
             extra.append(("TEXTCOLOR", (2, i), (2, i), colour))
-    fixed = [11 * mm, 0, 18 * mm, 28 * mm, 30 * mm, 34 * mm, 14 * mm]
+    fixed = [11 * mm, 0, 18 * mm, 28 * mm, 38 * mm, 34 * mm, 14 * mm]
     fixed[1] = width - sum(fixed)
     story.append(_table(rows, fixed, extra=extra))
     return story

@@ -114,6 +114,15 @@ def test_a_ward_handoff_lists_every_patient_then_one_section_each() -> None:
     assert "Alpha, Ann" in text and "Beta, Bob" in text
 
 
+def test_the_ward_list_gives_the_next_dose_with_its_day_not_only_the_clock_time() -> None:
+    sheet = handoff()
+    assert sheet.next_dose is not None
+    reader, _ = text_of(pdf.handoff_pdf([sheet], printed=PRINTED, ward=True))
+    cover = " ".join(reader.pages[0].extract_text().split())
+    when = sheet.next_dose.time.astimezone(UTC)
+    assert f"{sheet.next_dose.advice.upper()} · {when:%d %b %H:%M}" in cover
+
+
 def test_an_empty_ward_still_prints_a_page_saying_so() -> None:
     _, text = text_of(pdf.handoff_pdf([], printed=PRINTED, ward=True))
     assert "0 patients" in text
