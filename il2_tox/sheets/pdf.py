@@ -520,12 +520,12 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
     for flag in handoff.recurrences:
         assert flag.differential is not None
         organ = (flag.irae or "").replace("_", " ")
-        story.append(
-            s.para(
-                f"Possible recurrence of {organ} ({flag.severity}, since {_when(flag.time, tz)})",
-                s.cell_bold,
-            )
+        caption = s.para(
+            f"Possible recurrence of {organ} ({flag.severity}, since {_when(flag.time, tz)})",
+            s.cell_bold,
         )
+        caption.keepWithNext = 1  # with its table of what favours which
+        story.append(caption)
         story.append(
             _table(
                 [
@@ -553,12 +553,13 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
         story.append(s.para("No next dose: the cycle has its 14 doses recorded."))
     else:
         hexval = ADVICE_COLOUR.get(nxt.advice, colors.black).hexval().replace("0x", "#")
-        story.append(
-            s.markup(
-                f"<font color='{hexval}'><b>{escape(nxt.advice.upper())}</b></font> "
-                f"dose {nxt.number} of cycle {nxt.cycle}, due {escape(_when(nxt.time, tz))}"
-            )
+        advice = s.markup(
+            f"<font color='{hexval}'><b>{escape(nxt.advice.upper())}</b></font> "
+            f"dose {nxt.number} of cycle {nxt.cycle}, due {escape(_when(nxt.time, tz))}"
         )
+        # The advice and what it rests on are read together: never a page break between them.
+        advice.keepWithNext = 1
+        story.append(advice)
         if nxt.criteria:
             rows = [[s.para(h, s.cell_bold) for h in ("Criterion", "Kind", "Source")]]
             for c in nxt.criteria:

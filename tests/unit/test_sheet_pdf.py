@@ -5,6 +5,7 @@ Read back with pypdf."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import UTC, timedelta
 
 import pytest
@@ -112,6 +113,29 @@ def test_a_ward_handoff_lists_every_patient_then_one_section_each() -> None:
     assert "Ward handoff (I-PASS)" in reader.pages[0].extract_text()
     assert text.count("I · Illness severity") == 2
     assert "Alpha, Ann" in text and "Beta, Bob" in text
+
+
+def test_the_advice_line_is_never_parted_from_its_criteria_by_a_page_break() -> None:
+    builder = CourseBuilder(usual_sbp=118).prior("colitis", grade=3, note="8 stools a day")
+    builder.dose(1, 1, at=2).dose(1, 2, at=10, status="held", reason="SBP 82 & falling")
+    for hour in range(1, 19, 3):
+        builder.obs(SBP, 80, "mm[Hg]", at=hour).obs(HR, 125, "/min", at=hour)
+    c = builder.build()
+    a = assess(c)
+    sheet = patient_handoff(c, a, summarize(c, a, NOW), {}, NOW)
+    assert sheet.next_dose is not None and sheet.next_dose.criteria
+    # Each prior toxicity is a row above the advice: as rows are added the advice line moves
+    # down page 1, reaches its foot, and moves to page 2.
+    pages = set()
+    for rows in range(1, 26):
+        longer = replace(sheet, prior_toxicities=sheet.prior_toxicities * rows)
+        reader, _ = text_of(pdf.handoff_pdf([longer], printed=PRINTED))
+        texts = [page.extract_text() for page in reader.pages]
+        (number,) = [i for i, text in enumerate(texts, 1) if "A · Next dose advice" in text]
+        pages.add(number)
+        assert "of cycle 1, due" in texts[number - 1], rows
+        assert "Criterion" in texts[number - 1], rows
+    assert pages == {1, 2}  # the page foot was crossed
 
 
 def test_the_ward_list_gives_the_next_dose_with_its_day_not_only_the_clock_time() -> None:
