@@ -691,11 +691,19 @@ def handoff_pdf(
 # The vitals sheet
 
 
+# The vitals table is set in 6.5 pt; when its columns do not fit the paper at that size (Letter
+# is 50 pt narrower than A4), in the largest size down to 5.5 pt that fits, so that words and
+# units are never broken mid-word ("mmH/g"). Only below that are the columns narrowed.
+VITALS_CELL_PT = 6.5
+VITALS_MIN_CELL_PT = 5.5
+
+
 def _vitals_widths(
     sheet: VitalsSheet, columns: Sequence[Column], width: float, s: Styles
-) -> list[float]:
-    """Return column widths: each measurement as wide as its longest word (header or cell), the
-    dose and flag columns sharing what is left; all scaled down only if the page is too narrow.
+) -> tuple[list[float], bool]:
+    """Return column widths and whether they fit: each measurement as wide as its longest word
+    (header or cell), the flags column as its longest flag code, the dose and flag columns
+    sharing what is left; when the page is too narrow, all scaled down (and False).
     """
     padding = 6.0  # the cell padding (2.5 pt each side) and a little slack
     size = s.cell.fontSize
@@ -718,17 +726,36 @@ def _vitals_widths(
         for c in columns
     ]
     rest = width - time_w - sum(measured)
-    dose_min, flag_min = 24 * mm, 18 * mm
+    dose_min = 24 * mm
+    # Flag codes wrap between flags, never inside one ("cardiac.tachycardia;" whole).
+    codes = {word for r in sheet.rows for word in printable(r.flag_text(), s.font).split()}
+    flag_min = max([18 * mm, *(natural([code]) for code in codes)])
     if rest >= dose_min + flag_min:
-        return [time_w, rest * 0.58, rest * 0.42, *measured]
+        flags = max(rest * 0.42, flag_min)
+        return [time_w, rest - flags, flags, *measured], True
     scale = (width - time_w - dose_min - flag_min) / sum(measured)
-    return [time_w, dose_min, flag_min, *(w * scale for w in measured)]
+    return [time_w, dose_min, flag_min, *(w * scale for w in measured)], False
+
+
+def _vitals_table_layout(
+    sheet: VitalsSheet, columns: Sequence[Column], width: float
+) -> tuple[Styles, list[float]]:
+    """Return the styles and column widths of the vitals table: the largest cell size from
+    6.5 pt down to 5.5 pt at which every column fits unbroken (5.5 pt, narrowed, if none does).
+    """
+    cell = VITALS_CELL_PT
+    while True:
+        t = _styles(cell + 1)
+        widths, fits = _vitals_widths(sheet, columns, width, t)
+        if fits or cell <= VITALS_MIN_CELL_PT:
+            return t, widths
+        cell = round(cell - 0.1, 1)
 
 
 def vitals_pdf(sheet: VitalsSheet, *, printed: Printed, size: str = DEFAULT_PAGE_SIZE) -> bytes:
     """Return the vitals sheet PDF: landscape, one row per time, the header row on every page."""
     dims = landscape(page_size(size))
-    s = _styles(7.5)  # cells 6.5 pt: a ward chart's 20 columns fit a landscape page
+    s = _styles(7.5)  # the title, the notes and the flags table; the table's own: below
     width = dims[0] - 2 * MARGIN
     tz = printed.tz
     label = (
@@ -751,14 +778,14 @@ def vitals_pdf(sheet: VitalsSheet, *, printed: Printed, size: str = DEFAULT_PAGE
         )
     )
     columns = sheet.printed_columns()
-    widths = _vitals_widths(sheet, columns, width, s)
+    t, widths = _vitals_table_layout(sheet, columns, width)
     header = [
-        s.para("Time", s.cell_bold),
-        s.para("Dose", s.cell_bold),
-        s.para("Flags raised", s.cell_bold),
+        t.para("Time", t.cell_bold),
+        t.para("Dose", t.cell_bold),
+        t.para("Flags raised", t.cell_bold),
     ]
     header += [
-        s.markup(s.text(c.header) + (f"<br/>{s.text(c.unit)}" if c.unit else ""), s.cell_bold)
+        t.markup(t.text(c.header) + (f"<br/>{t.text(c.unit)}" if c.unit else ""), t.cell_bold)
         for c in columns
     ]
     rows: list[list[Any]] = [header]
@@ -768,18 +795,18 @@ def vitals_pdf(sheet: VitalsSheet, *, printed: Printed, size: str = DEFAULT_PAGE
         # A measurement fits its column (sized to it) and is drawn as a plain string, which
         # is many times quicker than a paragraph; words that may wrap stay paragraphs.
         if not text or any(ch.isdigit() for ch in text):
-            return printable(text, s.font)
-        return s.para(text, s.cell)
+            return printable(text, t.font)
+        return t.para(text, t.cell)
 
     extra += [
-        ("FONT", (0, 1), (-1, -1), s.font.regular, s.cell.fontSize, s.cell.leading),
+        ("FONT", (0, 1), (-1, -1), t.font.regular, t.cell.fontSize, t.cell.leading),
     ]
     for i, row in enumerate(sheet.rows, start=1):
         rows.append(
             [
-                s.para(_when(row.time, tz), s.cell),
-                s.para(row.dose_text(), s.cell_bold if row.held else s.cell),
-                s.para(row.flag_text(), s.cell),
+                t.para(_when(row.time, tz), t.cell),
+                t.para(row.dose_text(), t.cell_bold if row.held else t.cell),
+                t.para(row.flag_text(), t.cell),
                 *(value(row.values[c.code]) for c in columns),
             ]
         )

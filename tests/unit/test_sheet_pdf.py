@@ -10,6 +10,7 @@ from datetime import UTC, timedelta
 
 import pytest
 from pypdf import PdfReader
+from reportlab.lib.pagesizes import landscape
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from il2_tox.assess import assess
@@ -19,7 +20,8 @@ from il2_tox.services.ward import summarize
 from il2_tox.sheets import pdf
 from il2_tox.sheets.fonts import Fonts, fonts, printable
 from il2_tox.sheets.handoff import PatientHandoff, patient_handoff
-from il2_tox.sheets.vitals import vitals_sheet
+from il2_tox.sheets.vitals import VitalsSheet, vitals_sheet
+from il2_tox.simulate import simulate_course
 from tests.builders import ADMITTED, CourseBuilder
 
 NOW = ADMITTED + timedelta(hours=19)
@@ -210,3 +212,52 @@ def test_a_running_header_too_long_for_a_line_wraps_without_losing_a_character()
     assert len(lines) > 1
     assert all(stringWidth(line, font.bold, 6) <= 300 for line in lines)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def leaky_cycle() -> VitalsSheet:
+    """Return a simulated capillary-leak cycle: every column measured, held doses, flags."""
+    c = simulate_course("capillary_leak", seed=3, start=ADMITTED, patient_id="SIM-1")
+    return vitals_sheet(c, assess(c), cycle=1)
+
+
+@pytest.mark.parametrize("size", ["A4", "letter"])
+def test_vitals_headers_units_and_flag_codes_are_never_broken_mid_word(size: str) -> None:
+    sheet = leaky_cycle()
+    columns = sheet.printed_columns()
+    assert len(columns) >= 18 and any(r.flags for r in sheet.rows)
+    width = landscape(pdf.page_size(size))[0] - 2 * pdf.MARGIN
+    t, widths = pdf._vitals_table_layout(sheet, columns, width)
+    assert sum(widths) <= width + 0.01
+    assert pdf.VITALS_MIN_CELL_PT <= t.cell.fontSize <= pdf.VITALS_CELL_PT
+    padding = 5.0  # 2.5 pt each side
+
+    def fits(word: str, column: float, bold: bool = False) -> bool:
+        font = t.font.bold if bold else t.font.regular
+        return stringWidth(word, font, t.cell.fontSize) + padding <= column
+
+    for column, w in zip(columns, widths[3:], strict=True):
+        for word in f"{column.header} {column.unit}".split():
+            assert fits(word, w, bold=True), (column.header, word)
+    for row in sheet.rows:
+        for word in row.flag_text().split():
+            assert fits(word, widths[2]), word
+
+
+def test_the_vitals_table_is_set_in_6_5_pt_on_a4_and_smaller_only_when_it_must() -> None:
+    sheet = leaky_cycle()
+    columns = sheet.printed_columns()
+    a4, letter = (landscape(pdf.page_size(size))[0] - 2 * pdf.MARGIN for size in ("A4", "letter"))
+    assert pdf._vitals_table_layout(sheet, columns, a4)[0].cell.fontSize == 6.5
+    small, _ = pdf._vitals_table_layout(sheet, columns, letter)
+    assert small.cell.fontSize < 6.5
+    bigger = pdf._styles(small.cell.fontSize + 1.1)  # 0.1 pt larger does not fit
+    assert pdf._vitals_widths(sheet, columns, letter, bigger)[1] is False
+
+
+def test_vitals_units_print_whole_on_letter() -> None:
+    sheet = leaky_cycle()
+    _, text = text_of(pdf.vitals_pdf(sheet, printed=PRINTED, size="letter"))
+    words = set(text.split())
+    for column in sheet.printed_columns():
+        for word in f"{column.header} {column.unit}".split():
+            assert word in words, (column.header, word)
