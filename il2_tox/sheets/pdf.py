@@ -513,7 +513,18 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
                     s.para(t.note or "", s.cell),
                 ]
             )
-        fixed = [28 * mm, 22 * mm, 13 * mm, 21 * mm, 21 * mm, 16 * mm]
+        # The agent as wide as its longest word ("ipilimumab+nivolumab" broke mid-word), up to
+        # 45 mm; the note column gives way.
+        agent_words = [
+            word
+            for tox in handoff.prior_toxicities
+            for word in printable(tox.agent, s.font).split()
+        ]
+        longest = max(
+            (stringWidth(word, s.font.regular, s.cell.fontSize) for word in agent_words), default=0
+        )
+        agent_w = min(max(28 * mm, longest + 6), 45 * mm)
+        fixed = [agent_w, 22 * mm, 13 * mm, 21 * mm, 21 * mm, 16 * mm]
         story.append(_table(rows, [*fixed, width - sum(fixed)]))
     else:
         story.append(s.para("None recorded."))

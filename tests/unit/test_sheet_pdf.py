@@ -261,3 +261,12 @@ def test_vitals_units_print_whole_on_letter() -> None:
     for column in sheet.printed_columns():
         for word in f"{column.header} {column.unit}".split():
             assert word in words, (column.header, word)
+
+
+def test_a_combination_agent_prints_whole_in_the_prior_toxicity_table() -> None:
+    builder = CourseBuilder().prior("colitis", grade=3, agent="ipilimumab+nivolumab")
+    c = builder.dose(1, 1, at=2).obs(SBP, 100, "mm[Hg]", at=3).build()
+    a = assess(c)
+    sheet = patient_handoff(c, a, summarize(c, a, NOW), {}, NOW)
+    _, text = text_of(pdf.handoff_pdf([sheet], printed=PRINTED))
+    assert "ipilimumab+nivolumab" in text.split()
