@@ -231,18 +231,20 @@ def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
                 )
             )
 
-    # Time axis: a tick every 6 h of ward time, labelled every 12 h.
+    # Time axis: a tick every 6 h of ward time, labelled every 12 h; a short window (a patient
+    # admitted a few hours ago) gets closer ticks, so that its axis is labelled at all.
+    tick_h, label_h = _time_ticks(span / 3600)
     local_start = start.astimezone(tz)
     tick_time = local_start.replace(minute=0, second=0, microsecond=0)
-    tick_time += timedelta(hours=(6 - tick_time.hour % 6) % 6)
+    tick_time += timedelta(hours=(tick_h - tick_time.hour % tick_h) % tick_h)
     if tick_time < local_start:
-        tick_time += timedelta(hours=6)
+        tick_time += timedelta(hours=tick_h)
     while tick_time <= end:
         x = x_of(tick_time)
         drawing.add(
             Line(x, plot_bottom, x, plot_bottom - 3, strokeColor=colors.black, strokeWidth=0.5)
         )
-        if tick_time.hour % 12 == 0:
+        if tick_time.hour % label_h == 0:
             drawing.add(
                 String(
                     x,
@@ -263,5 +265,19 @@ def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
                     textAnchor="middle",
                 )
             )
-        tick_time += timedelta(hours=6)
+        tick_time += timedelta(hours=tick_h)
     return drawing
+
+
+def _time_ticks(hours: float) -> tuple[int, int]:
+    """Return the hours between ticks and between labelled ticks for a window this long.
+
+    Both divide 24, so ticks fall on the same clock hours every day.
+    """
+    if hours <= 4:
+        return 1, 1
+    if hours <= 8:
+        return 1, 2
+    if hours <= 24:
+        return 3, 6
+    return 6, 12

@@ -78,3 +78,26 @@ def test_doses_are_marked_along_the_top_and_stay_over_the_time_axis() -> None:
     for text in ("1", "2 held", "next 3"):
         x0, _, x1, _ = labels[text]
         assert left <= x0 and x1 <= right + 0.01, text
+
+
+def test_a_patient_admitted_two_hours_ago_has_a_labelled_time_axis() -> None:
+    now = ADMITTED + timedelta(hours=2, minutes=10)
+    c = CourseBuilder().obs(SBP, 120, "mm[Hg]", at=0.5).obs(HR, 80, "/min", at=1.5).build()
+    a = assess(c)
+    sheet = patient_handoff(c, a, summarize(c, a, now), {}, now)
+    texts = [s.text for s in strings(trend_chart(sheet, WIDTH, UTC))]
+    assert [t for t in texts if t.endswith(":00")] == ["06:00", "07:00", "08:00"]  # from 06:00
+
+
+def test_a_19_hour_window_is_labelled_every_6_hours() -> None:
+    texts = [s.text for s in strings(trend_chart(handoff(), WIDTH, UTC))]
+    assert [t for t in texts if t.endswith(":00")] == ["06:00", "12:00", "18:00", "00:00"]
+
+
+def test_a_48_hour_window_is_labelled_every_12_hours() -> None:
+    now = ADMITTED + timedelta(hours=60)
+    c = CourseBuilder().obs(SBP, 120, "mm[Hg]", at=30).build()
+    a = assess(c)
+    sheet = patient_handoff(c, a, summarize(c, a, now), {}, now)
+    texts = [s.text for s in strings(trend_chart(sheet, WIDTH, UTC))]
+    assert [t for t in texts if t.endswith(":00")] == ["00:00", "12:00", "00:00", "12:00"]
