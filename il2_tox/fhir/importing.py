@@ -417,6 +417,12 @@ class _Reader:
 
     def _admission(self, entry: _Entry) -> dict[str, Any]:
         r = entry.resource
+        status = r.get("status")
+        if status in ("cancelled", "entered-in-error"):
+            raise entry.error("status", f"{status!r}: this admission did not take place")
+        if status != "in-progress":
+            # The course has no discharge or planned state; the status is not kept.
+            self.unread[f"Encounter.status ({status})"] += 1
         start = (r.get("period") or {}).get("start")
         if start is None:
             raise entry.error("period.start", "is required: the time of admission")
@@ -715,6 +721,14 @@ class _Reader:
             )
             return None
         self._check_subject(entry, "subject")
+        verification = fc.codes_in(r.get("verificationStatus"), fc.CONDITION_VERIFICATION)
+        if verification and verification[0] in ("refuted", "entered-in-error"):
+            # Not a toxicity the patient had: it must not count as a prior one.
+            self.skipped.append(f"{entry.name}: verificationStatus {verification[0]}; not imported")
+            return None
+        if verification and verification[0] != "confirmed":
+            # The course holds no certainty: the toxicity is kept, the doubt is reported.
+            self.unread[f"Condition.verificationStatus ({verification[0]})"] += 1
         due_to = fc.extension(r, fc.CONDITION_DUE_TO)
         agent = fc.get_text((due_to or {}).get("valueCodeableConcept"), "text")
         if agent is None:

@@ -380,6 +380,45 @@ def test_a_resolved_condition_without_its_date_is_refused() -> None:
     assert ".abatementDateTime: is required when clinicalStatus is resolved" in refusal(bundle)
 
 
+@pytest.mark.parametrize("status", ["refuted", "entered-in-error"])
+def test_a_refuted_or_mistaken_toxicity_is_left_out_and_reported(status: str) -> None:
+    bundle = bundle_of(CourseBuilder().prior("colitis"))
+    (condition,) = resources(bundle, "Condition")
+    condition["verificationStatus"]["coding"][0]["code"] = status
+    read = bundle_to_course(bundle)
+    assert read.course.prior_toxicities == ()
+    (note,) = read.not_imported
+    assert note.startswith("Condition/") and note.endswith(
+        f": verificationStatus {status}; not imported"
+    )
+
+
+@pytest.mark.parametrize("status", ["unconfirmed", "provisional", "differential"])
+def test_an_unconfirmed_toxicity_is_kept_and_its_doubt_reported(status: str) -> None:
+    bundle = bundle_of(CourseBuilder().prior("colitis"))
+    (condition,) = resources(bundle, "Condition")
+    condition["verificationStatus"]["coding"][0]["code"] = status
+    read = bundle_to_course(bundle)
+    assert [t.irae for t in read.course.prior_toxicities] == ["colitis"]
+    assert read.not_imported == (f"elements not imported: Condition.verificationStatus ({status})",)
+
+
+@pytest.mark.parametrize("status", ["cancelled", "entered-in-error"])
+def test_an_admission_that_did_not_take_place_is_refused(status: str) -> None:
+    bundle = bundle_of(CourseBuilder())
+    (encounter,) = resources(bundle, "Encounter")
+    encounter["status"] = status
+    assert f".status: '{status}': this admission did not take place" in refusal(bundle)
+
+
+def test_an_admission_status_other_than_in_progress_is_reported() -> None:
+    bundle = bundle_of(CourseBuilder())
+    (encounter,) = resources(bundle, "Encounter")
+    encounter["status"] = "finished"
+    read = bundle_to_course(bundle)
+    assert read.not_imported == ("elements not imported: Encounter.status (finished)",)
+
+
 def test_a_condition_that_is_not_an_irae_is_listed_as_not_imported() -> None:
     bundle = bundle_of(CourseBuilder())
     bundle["entry"].append(
