@@ -33,8 +33,13 @@ def _paper(key: str) -> str:
     return size or PAGE_SIZES[0]
 
 
-def _offer(key: str, label: str) -> None:
-    """Show the download button of the document prepared under `key`, if any."""
+def _offer(key: str, label: str, size: str | None = None) -> None:
+    """Show the download button of the document prepared under `key`, if any.
+
+    A PDF's key names its paper: choosing another paper hides the one prepared on the first,
+    so an A4 sheet is never handed out as Letter.
+    """
+    paper = f" on {size.capitalize()}" if size else ""  # "A4", "Letter"
     prepared = st.session_state.get(f"{KEY_PREFIX}{key}")
     if not isinstance(prepared, tuple):
         return
@@ -50,7 +55,7 @@ def _offer(key: str, label: str) -> None:
         icon=":material/download:",
         on_click="ignore",
     )
-    st.caption(f"Prepared {made_at} ({len(export.data) // 1024 + 1} kB).")
+    st.caption(f"Prepared {made_at}{paper} ({len(export.data) // 1024 + 1} kB).")
 
 
 def _prepare(key: str, make: Callable[[], Export]) -> None:
@@ -66,11 +71,12 @@ def _prepare(key: str, make: Callable[[], Export]) -> None:
 def handoff_download(patient_id: str | None = None) -> None:
     """The handoff PDF of one patient, or of the whole ward when `patient_id` is None."""
     user = auth.current_user()
-    key = f"handoff:{patient_id or '(ward)'}"
+    scope = f"handoff:{patient_id or '(ward)'}"
     what = "this patient" if patient_id else "the whole ward"
     with st.expander(f"Print handoff sheet (I-PASS) for {what}", icon=":material/print:"):
-        size = _paper(key)
-        if st.button("Prepare handoff PDF", key=f"{KEY_PREFIX}prepare:{key}"):
+        size = _paper(scope)
+        key = f"{scope}:{size}"
+        if st.button("Prepare handoff PDF", key=f"{KEY_PREFIX}prepare:{scope}"):
             _prepare(
                 key,
                 lambda: export_handoff(
@@ -82,7 +88,7 @@ def handoff_download(patient_id: str | None = None) -> None:
                     rules=context.rules(),
                 ),
             )
-        _offer(key, "Download handoff PDF")
+        _offer(key, "Download handoff PDF", size)
 
 
 def vitals_download(patient_id: str, cycles: tuple[int, ...]) -> None:
@@ -98,6 +104,8 @@ def vitals_download(patient_id: str, cycles: tuple[int, ...]) -> None:
         )
         key = f"vitals:{patient_id}:{cycle}:{fmt}"
         size = _paper(f"vitals:{patient_id}") if fmt == "PDF" else PAGE_SIZES[0]
+        if fmt == "PDF":
+            key += f":{size}"
         if st.button(f"Prepare vitals {fmt}", key=f"{KEY_PREFIX}prepare:{key}"):
             _prepare(
                 key,
@@ -112,4 +120,4 @@ def vitals_download(patient_id: str, cycles: tuple[int, ...]) -> None:
                     rules=context.rules(),
                 ),
             )
-        _offer(key, f"Download vitals {fmt}")
+        _offer(key, f"Download vitals {fmt}", size if fmt == "PDF" else None)

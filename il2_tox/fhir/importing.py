@@ -30,7 +30,9 @@ OBSERVATION_STATUSES = ("final", "amended", "corrected")
 
 # Elements of each mapped resource that import reads or that carry nothing for the course
 # (ids, metadata, narrative, categories, the references import checks). Anything else present
-# is counted in the report as not imported.
+# is counted in the report as not imported: e.g. a dose's `dosage` (the amount given, which the
+# course does not hold) or a result's `interpretation` are clinical statements, never dropped
+# silently.
 _READ: dict[str, frozenset[str]] = {
     "common": frozenset({"resourceType", "id", "meta", "text", "language", "implicitRules"}),
     "Patient": frozenset({"identifier", "name", "gender", "birthDate", "active"}),
@@ -51,7 +53,6 @@ _READ: dict[str, frozenset[str]] = {
             "referenceRange",
             "component",
             "issued",
-            "interpretation",
         }
     ),
     "MedicationAdministration": frozenset(
@@ -65,7 +66,6 @@ _READ: dict[str, frozenset[str]] = {
             "effectiveDateTime",
             "effectivePeriod",
             "note",
-            "dosage",
         }
     ),
     "Condition": frozenset(
@@ -395,6 +395,8 @@ class _Reader:
                 f"no medical record number (an identifier with system {fc.MRN_SYSTEM} or type MR)",
             )
         out: dict[str, Any] = {"id": mrn_value}
+        if len(identifiers) > 1:
+            self.unread["Patient.identifier (other than the MRN)"] += len(identifiers) - 1
         names = [n for n in r.get("name") or () if isinstance(n, dict)]
         if names:
             name = next((n for n in names if n.get("use") == "official"), names[0])
@@ -415,6 +417,12 @@ class _Reader:
 
     def _admission(self, entry: _Entry) -> dict[str, Any]:
         r = entry.resource
+        status = r.get("status")
+        if status in ("cancelled", "entered-in-error"):
+            raise entry.error("status", f"{status!r}: this admission did not take place")
+        if status != "in-progress":
+            # The course has no discharge or planned state; the status is not kept.
+            self.unread[f"Encounter.status ({status})"] += 1
         start = (r.get("period") or {}).get("start")
         if start is None:
             raise entry.error("period.start", "is required: the time of admission")
@@ -620,6 +628,8 @@ class _Reader:
         if len(ranges) > 1:
             raise entry.error(f"{where}referenceRange", "more than one reference range")
         for limits in ranges:
+            for extra in sorted(set(limits) - {"low", "high"}):
+                self.unread[f"Observation.referenceRange.{extra.removeprefix('_')}"] += 1
             for side, key in (("low", "ref_low"), ("high", "ref_high")):
                 limit = limits.get(side)
                 if limit is None:
@@ -660,8 +670,14 @@ class _Reader:
             notes = [fc.get_text(n, "text") for n in r.get("note") or ()]
             texts = [n for n in notes if n is not None]
             reason = "\n\n".join(texts) if texts else None
+            if r.get("statusReason"):
+                self.unread["MedicationAdministration.statusReason (of a dose given)"] += 1
         elif status == "not-done":
             reasons = r.get("statusReason") or [{}]
+            if len(reasons) > 1:
+                self.unread["MedicationAdministration.statusReason (after the first)"] += (
+                    len(reasons) - 1
+                )
             coded = fc.codes_in(reasons[0], fc.DOSE_STATUS)
             course_status = coded[0] if coded else "held"
             reason = fc.get_text(reasons[0], "text")
@@ -705,6 +721,14 @@ class _Reader:
             )
             return None
         self._check_subject(entry, "subject")
+        verification = fc.codes_in(r.get("verificationStatus"), fc.CONDITION_VERIFICATION)
+        if verification and verification[0] in ("refuted", "entered-in-error"):
+            # Not a toxicity the patient had: it must not count as a prior one.
+            self.skipped.append(f"{entry.name}: verificationStatus {verification[0]}; not imported")
+            return None
+        if verification and verification[0] != "confirmed":
+            # The course holds no certainty: the toxicity is kept, the doubt is reported.
+            self.unread[f"Condition.verificationStatus ({verification[0]})"] += 1
         due_to = fc.extension(r, fc.CONDITION_DUE_TO)
         agent = fc.get_text((due_to or {}).get("valueCodeableConcept"), "text")
         if agent is None:

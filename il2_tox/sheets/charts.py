@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Rect, String
 from reportlab.lib import colors
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from il2_tox.rules.base import fmt
 from il2_tox.sheets.fonts import fonts
@@ -85,8 +86,11 @@ def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
         ("Weight (% over baseline)", [_Series("Weight", weight, WEIGHT_COLOUR)], lo, hi, 5, [])
     )
 
-    left, right, top, bottom = 46.0, 8.0, 16.0, 22.0
-    panel_h, gap = 58.0, 10.0
+    # Each panel's title and legend sit in a strip above its frame, never over the data.
+    left, right, doses_h, bottom = 46.0, 8.0, 12.0, 22.0
+    panel_h, title_h = 54.0, 12.0
+    top = doses_h + title_h
+    gap = title_h + 2
     height = top + bottom + len(panels) * panel_h + (len(panels) - 1) * gap
     drawing = Drawing(width, height)
     plot_w = width - left - right
@@ -98,10 +102,19 @@ def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
     doses = [d for d in handoff.course.doses if start <= d.time <= end]
     plot_top = height - top
     plot_bottom = bottom
+    label_top = plot_top + title_h  # the dose numbers, above the first panel's title strip
+
+    def inside(x: float, text: str, size: float, anchor: str = "middle") -> float:
+        """Return x moved so that a label anchored there stays over the plot, not the axis."""
+        w = stringWidth(text, font.bold, size)
+        lo, hi = left + (w / 2 if anchor == "middle" else w), left + plot_w
+        hi -= w / 2 if anchor == "middle" else 0
+        return min(max(x, lo), hi)
+
     for dose in doses:
         x = x_of(dose.time)
         given = dose.status == "given"
-        mark = Line(x, plot_bottom, x, plot_top)
+        mark = Line(x, plot_bottom, x, label_top)
         mark.strokeColor = colors.HexColor("#b0bec5") if given else TARGET_COLOUR
         mark.strokeWidth = 0.6 if given else 1.0
         if not given:
@@ -110,8 +123,8 @@ def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
         label = f"{dose.number}" if given else f"{dose.number} held"
         drawing.add(
             String(
-                x,
-                plot_top + 3,
+                inside(x, label, 6.5),
+                label_top + 3,
                 label,
                 fontName=font.regular if given else font.bold,
                 fontSize=6.5,
@@ -121,12 +134,12 @@ def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
         )
     nxt = handoff.next_dose
     if nxt is not None and start <= nxt.time:
-        x = min(x_of(nxt.time), left + plot_w)
+        text = f"next {nxt.number}"
         drawing.add(
             String(
-                x,
-                plot_top + 3,
-                f"next {nxt.number}",
+                inside(x_of(nxt.time), text, 6.5, "end"),
+                label_top + 3,
+                text,
                 fontName=font.bold,
                 fontSize=6.5,
                 fillColor=ADVICE_COLOUR.get(nxt.advice, colors.black),
@@ -161,7 +174,13 @@ def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
                 )
             )
             tick += step
-        drawing.add(String(left + 3, y0 + panel_h - 8, title, fontName=font.bold, fontSize=7))
+        strip = Rect(left, y0 + panel_h + 0.5, plot_w, title_h - 1)
+        strip.fillColor, strip.strokeColor = colors.white, None  # hides the dose lines under it
+        drawing.add(strip)
+        drawing.add(String(left + 1, y0 + panel_h + 3, title, fontName=font.bold, fontSize=7))
+        legend: list[tuple[str, colors.Color]] = [(s.label, s.colour) for s in series]
+        if len(series) == 1:
+            legend = []  # the title names the one line
         for value, text in refs:
             if lo <= value <= hi:
                 ref = Line(
@@ -174,32 +193,22 @@ def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
                 )
                 ref.strokeDashArray = [4, 2]
                 drawing.add(ref)
-                drawing.add(
-                    String(
-                        left + plot_w - 2,
-                        y_of(value) + 2,
-                        text,
-                        fontName=font.regular,
-                        fontSize=6.5,
-                        fillColor=TARGET_COLOUR,
-                        textAnchor="end",
-                    )
+                legend.append((f"- - {text}", TARGET_COLOUR))
+        legend_x = left + plot_w - 1
+        for text, colour in reversed(legend):
+            drawing.add(
+                String(
+                    legend_x,
+                    y0 + panel_h + 3,
+                    text,
+                    fontName=font.bold,
+                    fontSize=7,
+                    fillColor=colour,
+                    textAnchor="end",
                 )
-        legend_x = left + plot_w - 2
-        for s in reversed(series):
-            if len(series) > 1:
-                drawing.add(
-                    String(
-                        legend_x,
-                        y0 + panel_h - 8,
-                        s.label,
-                        fontName=font.bold,
-                        fontSize=7,
-                        fillColor=s.colour,
-                        textAnchor="end",
-                    )
-                )
-                legend_x -= 6 + 4.2 * len(s.label)
+            )
+            legend_x -= 6 + stringWidth(text, font.bold, 7)
+        for s in reversed(series):  # SBP drawn last, on top
             coords: list[float] = []
             for moment, value in s.points:
                 coords.extend((x_of(moment), y_of(min(max(value, lo), hi))))
@@ -222,18 +231,20 @@ def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
                 )
             )
 
-    # Time axis: a tick every 6 h of ward time, labelled every 12 h.
+    # Time axis: a tick every 6 h of ward time, labelled every 12 h; a short window (a patient
+    # admitted a few hours ago) gets closer ticks, so that its axis is labelled at all.
+    tick_h, label_h = _time_ticks(span / 3600)
     local_start = start.astimezone(tz)
     tick_time = local_start.replace(minute=0, second=0, microsecond=0)
-    tick_time += timedelta(hours=(6 - tick_time.hour % 6) % 6)
+    tick_time += timedelta(hours=(tick_h - tick_time.hour % tick_h) % tick_h)
     if tick_time < local_start:
-        tick_time += timedelta(hours=6)
+        tick_time += timedelta(hours=tick_h)
     while tick_time <= end:
         x = x_of(tick_time)
         drawing.add(
             Line(x, plot_bottom, x, plot_bottom - 3, strokeColor=colors.black, strokeWidth=0.5)
         )
-        if tick_time.hour % 12 == 0:
+        if tick_time.hour % label_h == 0:
             drawing.add(
                 String(
                     x,
@@ -254,5 +265,19 @@ def trend_chart(handoff: PatientHandoff, width: float, tz: tzinfo) -> Drawing:
                     textAnchor="middle",
                 )
             )
-        tick_time += timedelta(hours=6)
+        tick_time += timedelta(hours=tick_h)
     return drawing
+
+
+def _time_ticks(hours: float) -> tuple[int, int]:
+    """Return the hours between ticks and between labelled ticks for a window this long.
+
+    Both divide 24, so ticks fall on the same clock hours every day.
+    """
+    if hours <= 4:
+        return 1, 1
+    if hours <= 8:
+        return 1, 2
+    if hours <= 24:
+        return 3, 6
+    return 6, 12

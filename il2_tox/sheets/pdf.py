@@ -513,19 +513,30 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
                     s.para(t.note or "", s.cell),
                 ]
             )
-        fixed = [28 * mm, 22 * mm, 13 * mm, 21 * mm, 21 * mm, 16 * mm]
+        # The agent as wide as its longest word ("ipilimumab+nivolumab" broke mid-word), up to
+        # 45 mm; the note column gives way.
+        agent_words = [
+            word
+            for tox in handoff.prior_toxicities
+            for word in printable(tox.agent, s.font).split()
+        ]
+        longest = max(
+            (stringWidth(word, s.font.regular, s.cell.fontSize) for word in agent_words), default=0
+        )
+        agent_w = min(max(28 * mm, longest + 6), 45 * mm)
+        fixed = [agent_w, 22 * mm, 13 * mm, 21 * mm, 21 * mm, 16 * mm]
         story.append(_table(rows, [*fixed, width - sum(fixed)]))
     else:
         story.append(s.para("None recorded."))
     for flag in handoff.recurrences:
         assert flag.differential is not None
         organ = (flag.irae or "").replace("_", " ")
-        story.append(
-            s.para(
-                f"Possible recurrence of {organ} ({flag.severity}, since {_when(flag.time, tz)})",
-                s.cell_bold,
-            )
+        caption = s.para(
+            f"Possible recurrence of {organ} ({flag.severity}, since {_when(flag.time, tz)})",
+            s.cell_bold,
         )
+        caption.keepWithNext = 1  # with its table of what favours which
+        story.append(caption)
         story.append(
             _table(
                 [
@@ -553,12 +564,13 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
         story.append(s.para("No next dose: the cycle has its 14 doses recorded."))
     else:
         hexval = ADVICE_COLOUR.get(nxt.advice, colors.black).hexval().replace("0x", "#")
-        story.append(
-            s.markup(
-                f"<font color='{hexval}'><b>{escape(nxt.advice.upper())}</b></font> "
-                f"dose {nxt.number} of cycle {nxt.cycle}, due {escape(_when(nxt.time, tz))}"
-            )
+        advice = s.markup(
+            f"<font color='{hexval}'><b>{escape(nxt.advice.upper())}</b></font> "
+            f"dose {nxt.number} of cycle {nxt.cycle}, due {escape(_when(nxt.time, tz))}"
         )
+        # The advice and what it rests on are read together: never a page break between them.
+        advice.keepWithNext = 1
+        story.append(advice)
         if nxt.criteria:
             rows = [[s.para(h, s.cell_bold) for h in ("Criterion", "Kind", "Source")]]
             for c in nxt.criteria:
@@ -639,10 +651,9 @@ def _ward_cover(
     extra: list[tuple[Any, ...]] = []
     for i, h in enumerate(handoffs, start=1):
         nxt = h.next_dose
+        # The date too: a dose overdue since yesterday must not read as due at a time today.
         advice = (
-            "cycle complete"
-            if nxt is None
-            else f"{nxt.advice.upper()} · {_when(nxt.time, tz, '%H:%M')}"
+            "cycle complete" if nxt is None else f"{nxt.advice.upper()} · {_when(nxt.time, tz)}"
         )
         rows.append(
             [
@@ -658,7 +669,7 @@ def _ward_cover(
         colour = SEVERITY_COLOUR.get(h.severity.level)
         if colour is not None:
             extra.append(("TEXTCOLOR", (2, i), (2, i), colour))
-    fixed = [11 * mm, 0, 18 * mm, 28 * mm, 30 * mm, 34 * mm, 14 * mm]
+    fixed = [11 * mm, 0, 18 * mm, 28 * mm, 38 * mm, 34 * mm, 14 * mm]
     fixed[1] = width - sum(fixed)
     story.append(_table(rows, fixed, extra=extra))
     return story
@@ -691,11 +702,19 @@ def handoff_pdf(
 # The vitals sheet
 
 
+# The vitals table is set in 6.5 pt; when its columns do not fit the paper at that size (Letter
+# is 50 pt narrower than A4), in the largest size down to 5.5 pt that fits, so that words and
+# units are never broken mid-word ("mmH/g"). Only below that are the columns narrowed.
+VITALS_CELL_PT = 6.5
+VITALS_MIN_CELL_PT = 5.5
+
+
 def _vitals_widths(
     sheet: VitalsSheet, columns: Sequence[Column], width: float, s: Styles
-) -> list[float]:
-    """Return column widths: each measurement as wide as its longest word (header or cell), the
-    dose and flag columns sharing what is left; all scaled down only if the page is too narrow.
+) -> tuple[list[float], bool]:
+    """Return column widths and whether they fit: each measurement as wide as its longest word
+    (header or cell), the flags column as its longest flag code, the dose and flag columns
+    sharing what is left; when the page is too narrow, all scaled down (and False).
     """
     padding = 6.0  # the cell padding (2.5 pt each side) and a little slack
     size = s.cell.fontSize
@@ -718,17 +737,36 @@ def _vitals_widths(
         for c in columns
     ]
     rest = width - time_w - sum(measured)
-    dose_min, flag_min = 24 * mm, 18 * mm
+    dose_min = 24 * mm
+    # Flag codes wrap between flags, never inside one ("cardiac.tachycardia;" whole).
+    codes = {word for r in sheet.rows for word in printable(r.flag_text(), s.font).split()}
+    flag_min = max([18 * mm, *(natural([code]) for code in codes)])
     if rest >= dose_min + flag_min:
-        return [time_w, rest * 0.58, rest * 0.42, *measured]
+        flags = max(rest * 0.42, flag_min)
+        return [time_w, rest - flags, flags, *measured], True
     scale = (width - time_w - dose_min - flag_min) / sum(measured)
-    return [time_w, dose_min, flag_min, *(w * scale for w in measured)]
+    return [time_w, dose_min, flag_min, *(w * scale for w in measured)], False
+
+
+def _vitals_table_layout(
+    sheet: VitalsSheet, columns: Sequence[Column], width: float
+) -> tuple[Styles, list[float]]:
+    """Return the styles and column widths of the vitals table: the largest cell size from
+    6.5 pt down to 5.5 pt at which every column fits unbroken (5.5 pt, narrowed, if none does).
+    """
+    cell = VITALS_CELL_PT
+    while True:
+        t = _styles(cell + 1)
+        widths, fits = _vitals_widths(sheet, columns, width, t)
+        if fits or cell <= VITALS_MIN_CELL_PT:
+            return t, widths
+        cell = round(cell - 0.1, 1)
 
 
 def vitals_pdf(sheet: VitalsSheet, *, printed: Printed, size: str = DEFAULT_PAGE_SIZE) -> bytes:
     """Return the vitals sheet PDF: landscape, one row per time, the header row on every page."""
     dims = landscape(page_size(size))
-    s = _styles(7.5)  # cells 6.5 pt: a ward chart's 20 columns fit a landscape page
+    s = _styles(7.5)  # the title, the notes and the flags table; the table's own: below
     width = dims[0] - 2 * MARGIN
     tz = printed.tz
     label = (
@@ -751,14 +789,14 @@ def vitals_pdf(sheet: VitalsSheet, *, printed: Printed, size: str = DEFAULT_PAGE
         )
     )
     columns = sheet.printed_columns()
-    widths = _vitals_widths(sheet, columns, width, s)
+    t, widths = _vitals_table_layout(sheet, columns, width)
     header = [
-        s.para("Time", s.cell_bold),
-        s.para("Dose", s.cell_bold),
-        s.para("Flags raised", s.cell_bold),
+        t.para("Time", t.cell_bold),
+        t.para("Dose", t.cell_bold),
+        t.para("Flags raised", t.cell_bold),
     ]
     header += [
-        s.markup(s.text(c.header) + (f"<br/>{s.text(c.unit)}" if c.unit else ""), s.cell_bold)
+        t.markup(t.text(c.header) + (f"<br/>{t.text(c.unit)}" if c.unit else ""), t.cell_bold)
         for c in columns
     ]
     rows: list[list[Any]] = [header]
@@ -768,18 +806,18 @@ def vitals_pdf(sheet: VitalsSheet, *, printed: Printed, size: str = DEFAULT_PAGE
         # A measurement fits its column (sized to it) and is drawn as a plain string, which
         # is many times quicker than a paragraph; words that may wrap stay paragraphs.
         if not text or any(ch.isdigit() for ch in text):
-            return printable(text, s.font)
-        return s.para(text, s.cell)
+            return printable(text, t.font)
+        return t.para(text, t.cell)
 
     extra += [
-        ("FONT", (0, 1), (-1, -1), s.font.regular, s.cell.fontSize, s.cell.leading),
+        ("FONT", (0, 1), (-1, -1), t.font.regular, t.cell.fontSize, t.cell.leading),
     ]
     for i, row in enumerate(sheet.rows, start=1):
         rows.append(
             [
-                s.para(_when(row.time, tz), s.cell),
-                s.para(row.dose_text(), s.cell_bold if row.held else s.cell),
-                s.para(row.flag_text(), s.cell),
+                t.para(_when(row.time, tz), t.cell),
+                t.para(row.dose_text(), t.cell_bold if row.held else t.cell),
+                t.para(row.flag_text(), t.cell),
                 *(value(row.values[c.code]) for c in columns),
             ]
         )

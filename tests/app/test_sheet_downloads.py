@@ -71,7 +71,7 @@ def test_the_ward_handoff_button_offers_the_whole_ward_as_a_pdf(ward_db: Databas
     assert not app.exception, app.exception
     downloads = _downloads(app)
     assert len(downloads) == 1
-    data = _download_data(app, "handoff:(ward)")
+    data = _download_data(app, "handoff:(ward):A4")
     reader = PdfReader(io.BytesIO(data))
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert "Ward handoff (I-PASS)" in text
@@ -89,7 +89,7 @@ def test_the_patient_page_offers_that_patients_handoff_and_vitals(ward_db: Datab
     assert not app.exception, app.exception
     text = "\n".join(
         p.extract_text()
-        for p in PdfReader(io.BytesIO(_download_data(app, "handoff:DEMO-003"))).pages
+        for p in PdfReader(io.BytesIO(_download_data(app, "handoff:DEMO-003:A4"))).pages
     )
     assert "DEMO-003" in text and "DEMO-007" not in text
 
@@ -107,3 +107,21 @@ def test_the_patient_page_offers_that_patients_handoff_and_vitals(ward_db: Datab
     assert any("HELD" in row[1] for row in rows[1:])
     assert [e.action for e in _exports(ward_db)] == ["export_handoff", "export_vitals"]
     assert all(e.actor == "physician" for e in _exports(ward_db))
+
+
+def test_a_handoff_prepared_on_a4_is_not_offered_once_letter_is_chosen(ward_db: Database) -> None:
+    app = open_page("ward.py")
+    _button(app, "Prepare handoff PDF").click()
+    app.run()
+    (prepared,) = [c.value for c in app.caption if c.value.startswith("Prepared")]
+    assert " on A4 (" in prepared
+    app.radio(key="sheet:paper:handoff:(ward)").set_value("letter")
+    app.run()
+    assert not app.exception, app.exception
+    assert _downloads(app) == []  # the A4 sheet is not offered as Letter
+    _button(app, "Prepare handoff PDF").click()
+    app.run()
+    reader = PdfReader(io.BytesIO(_download_data(app, "handoff:(ward):letter")))
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (612, 792)
+    assert [e.after["page_size"] for e in _exports(ward_db)] == ["A4", "letter"]  # type: ignore[index]

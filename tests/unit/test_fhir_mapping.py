@@ -380,6 +380,45 @@ def test_a_resolved_condition_without_its_date_is_refused() -> None:
     assert ".abatementDateTime: is required when clinicalStatus is resolved" in refusal(bundle)
 
 
+@pytest.mark.parametrize("status", ["refuted", "entered-in-error"])
+def test_a_refuted_or_mistaken_toxicity_is_left_out_and_reported(status: str) -> None:
+    bundle = bundle_of(CourseBuilder().prior("colitis"))
+    (condition,) = resources(bundle, "Condition")
+    condition["verificationStatus"]["coding"][0]["code"] = status
+    read = bundle_to_course(bundle)
+    assert read.course.prior_toxicities == ()
+    (note,) = read.not_imported
+    assert note.startswith("Condition/") and note.endswith(
+        f": verificationStatus {status}; not imported"
+    )
+
+
+@pytest.mark.parametrize("status", ["unconfirmed", "provisional", "differential"])
+def test_an_unconfirmed_toxicity_is_kept_and_its_doubt_reported(status: str) -> None:
+    bundle = bundle_of(CourseBuilder().prior("colitis"))
+    (condition,) = resources(bundle, "Condition")
+    condition["verificationStatus"]["coding"][0]["code"] = status
+    read = bundle_to_course(bundle)
+    assert [t.irae for t in read.course.prior_toxicities] == ["colitis"]
+    assert read.not_imported == (f"elements not imported: Condition.verificationStatus ({status})",)
+
+
+@pytest.mark.parametrize("status", ["cancelled", "entered-in-error"])
+def test_an_admission_that_did_not_take_place_is_refused(status: str) -> None:
+    bundle = bundle_of(CourseBuilder())
+    (encounter,) = resources(bundle, "Encounter")
+    encounter["status"] = status
+    assert f".status: '{status}': this admission did not take place" in refusal(bundle)
+
+
+def test_an_admission_status_other_than_in_progress_is_reported() -> None:
+    bundle = bundle_of(CourseBuilder())
+    (encounter,) = resources(bundle, "Encounter")
+    encounter["status"] = "finished"
+    read = bundle_to_course(bundle)
+    assert read.not_imported == ("elements not imported: Encounter.status (finished)",)
+
+
 def test_a_condition_that_is_not_an_irae_is_listed_as_not_imported() -> None:
     bundle = bundle_of(CourseBuilder())
     bundle["entry"].append(
@@ -484,6 +523,41 @@ def test_unmapped_resources_and_elements_are_listed_in_the_report() -> None:
         "Practitioner/pr1 (urn:uuid:pr1): Practitioner is not used by il2-tox",
         "elements not imported: Observation.performer",
     )
+
+
+def test_clinical_elements_the_course_cannot_hold_are_reported_not_dropped() -> None:
+    bundle = bundle_of(
+        one_obs("1742-6", 80, "U/L", ref_high=40)
+        .dose(1, 1, at=2)
+        .dose(1, 2, at=10, status="held", reason="SBP 82")
+    )
+    (alt,) = measurements(bundle)
+    alt["interpretation"] = [{"text": "critical high"}]
+    alt["referenceRange"][0]["text"] = "adult male"
+    given, held = resources(bundle, "MedicationAdministration")
+    given["dosage"] = {"dose": {"value": 300000, "unit": "[iU]/kg"}}
+    given["statusReason"] = [{"text": "given late"}]
+    held["statusReason"].append({"text": "also febrile"})
+    (patient,) = resources(bundle, "Patient")
+    patient["identifier"].append({"system": "https://example.org/nhs", "value": "943 476 5919"})
+    read = bundle_to_course(bundle)
+    assert read.not_imported == (
+        "elements not imported: MedicationAdministration.dosage, "
+        "MedicationAdministration.statusReason (after the first), "
+        "MedicationAdministration.statusReason (of a dose given), "
+        "Observation.interpretation, Observation.referenceRange.text, "
+        "Patient.identifier (other than the MRN)",
+    )
+    assert [d.reason for d in read.course.doses] == [None, "SBP 82"]
+
+
+def test_an_exported_bundle_reports_nothing_left_out() -> None:
+    bundle = bundle_of(
+        one_obs("1742-6", 80, "U/L", ref_low=7, ref_high=40)
+        .dose(1, 1, at=2)
+        .dose(1, 2, at=10, status="held", reason="SBP 82")
+    )
+    assert bundle_to_course(bundle).not_imported == ()
 
 
 def test_invalid_fhir_is_refused_by_fhir_resources_naming_the_element() -> None:

@@ -5,10 +5,12 @@ Read back with pypdf."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import UTC, timedelta
 
 import pytest
 from pypdf import PdfReader
+from reportlab.lib.pagesizes import landscape
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from il2_tox.assess import assess
@@ -18,7 +20,8 @@ from il2_tox.services.ward import summarize
 from il2_tox.sheets import pdf
 from il2_tox.sheets.fonts import Fonts, fonts, printable
 from il2_tox.sheets.handoff import PatientHandoff, patient_handoff
-from il2_tox.sheets.vitals import vitals_sheet
+from il2_tox.sheets.vitals import VitalsSheet, vitals_sheet
+from il2_tox.simulate import simulate_course
 from tests.builders import ADMITTED, CourseBuilder
 
 NOW = ADMITTED + timedelta(hours=19)
@@ -114,6 +117,38 @@ def test_a_ward_handoff_lists_every_patient_then_one_section_each() -> None:
     assert "Alpha, Ann" in text and "Beta, Bob" in text
 
 
+def test_the_advice_line_is_never_parted_from_its_criteria_by_a_page_break() -> None:
+    builder = CourseBuilder(usual_sbp=118).prior("colitis", grade=3, note="8 stools a day")
+    builder.dose(1, 1, at=2).dose(1, 2, at=10, status="held", reason="SBP 82 & falling")
+    for hour in range(1, 19, 3):
+        builder.obs(SBP, 80, "mm[Hg]", at=hour).obs(HR, 125, "/min", at=hour)
+    c = builder.build()
+    a = assess(c)
+    sheet = patient_handoff(c, a, summarize(c, a, NOW), {}, NOW)
+    assert sheet.next_dose is not None and sheet.next_dose.criteria
+    # Each prior toxicity is a row above the advice: as rows are added the advice line moves
+    # down page 1, reaches its foot, and moves to page 2.
+    pages = set()
+    for rows in range(1, 26):
+        longer = replace(sheet, prior_toxicities=sheet.prior_toxicities * rows)
+        reader, _ = text_of(pdf.handoff_pdf([longer], printed=PRINTED))
+        texts = [page.extract_text() for page in reader.pages]
+        (number,) = [i for i, text in enumerate(texts, 1) if "A · Next dose advice" in text]
+        pages.add(number)
+        assert "of cycle 1, due" in texts[number - 1], rows
+        assert "Criterion" in texts[number - 1], rows
+    assert pages == {1, 2}  # the page foot was crossed
+
+
+def test_the_ward_list_gives_the_next_dose_with_its_day_not_only_the_clock_time() -> None:
+    sheet = handoff()
+    assert sheet.next_dose is not None
+    reader, _ = text_of(pdf.handoff_pdf([sheet], printed=PRINTED, ward=True))
+    cover = " ".join(reader.pages[0].extract_text().split())
+    when = sheet.next_dose.time.astimezone(UTC)
+    assert f"{sheet.next_dose.advice.upper()} · {when:%d %b %H:%M}" in cover
+
+
 def test_an_empty_ward_still_prints_a_page_saying_so() -> None:
     _, text = text_of(pdf.handoff_pdf([], printed=PRINTED, ward=True))
     assert "0 patients" in text
@@ -177,3 +212,61 @@ def test_a_running_header_too_long_for_a_line_wraps_without_losing_a_character()
     assert len(lines) > 1
     assert all(stringWidth(line, font.bold, 6) <= 300 for line in lines)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def leaky_cycle() -> VitalsSheet:
+    """Return a simulated capillary-leak cycle: every column measured, held doses, flags."""
+    c = simulate_course("capillary_leak", seed=3, start=ADMITTED, patient_id="SIM-1")
+    return vitals_sheet(c, assess(c), cycle=1)
+
+
+@pytest.mark.parametrize("size", ["A4", "letter"])
+def test_vitals_headers_units_and_flag_codes_are_never_broken_mid_word(size: str) -> None:
+    sheet = leaky_cycle()
+    columns = sheet.printed_columns()
+    assert len(columns) >= 18 and any(r.flags for r in sheet.rows)
+    width = landscape(pdf.page_size(size))[0] - 2 * pdf.MARGIN
+    t, widths = pdf._vitals_table_layout(sheet, columns, width)
+    assert sum(widths) <= width + 0.01
+    assert pdf.VITALS_MIN_CELL_PT <= t.cell.fontSize <= pdf.VITALS_CELL_PT
+    padding = 5.0  # 2.5 pt each side
+
+    def fits(word: str, column: float, bold: bool = False) -> bool:
+        font = t.font.bold if bold else t.font.regular
+        return stringWidth(word, font, t.cell.fontSize) + padding <= column
+
+    for column, w in zip(columns, widths[3:], strict=True):
+        for word in f"{column.header} {column.unit}".split():
+            assert fits(word, w, bold=True), (column.header, word)
+    for row in sheet.rows:
+        for word in row.flag_text().split():
+            assert fits(word, widths[2]), word
+
+
+def test_the_vitals_table_is_set_in_6_5_pt_on_a4_and_smaller_only_when_it_must() -> None:
+    sheet = leaky_cycle()
+    columns = sheet.printed_columns()
+    a4, letter = (landscape(pdf.page_size(size))[0] - 2 * pdf.MARGIN for size in ("A4", "letter"))
+    assert pdf._vitals_table_layout(sheet, columns, a4)[0].cell.fontSize == 6.5
+    small, _ = pdf._vitals_table_layout(sheet, columns, letter)
+    assert small.cell.fontSize < 6.5
+    bigger = pdf._styles(small.cell.fontSize + 1.1)  # 0.1 pt larger does not fit
+    assert pdf._vitals_widths(sheet, columns, letter, bigger)[1] is False
+
+
+def test_vitals_units_print_whole_on_letter() -> None:
+    sheet = leaky_cycle()
+    _, text = text_of(pdf.vitals_pdf(sheet, printed=PRINTED, size="letter"))
+    words = set(text.split())
+    for column in sheet.printed_columns():
+        for word in f"{column.header} {column.unit}".split():
+            assert word in words, (column.header, word)
+
+
+def test_a_combination_agent_prints_whole_in_the_prior_toxicity_table() -> None:
+    builder = CourseBuilder().prior("colitis", grade=3, agent="ipilimumab+nivolumab")
+    c = builder.dose(1, 1, at=2).obs(SBP, 100, "mm[Hg]", at=3).build()
+    a = assess(c)
+    sheet = patient_handoff(c, a, summarize(c, a, NOW), {}, NOW)
+    _, text = text_of(pdf.handoff_pdf([sheet], printed=PRINTED))
+    assert "ipilimumab+nivolumab" in text.split()
