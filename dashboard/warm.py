@@ -10,9 +10,15 @@ objects and 150 ms of CPU per run, against 73,000 objects and 55 ms for Streamli
 
 `freeze_libraries` imports what the pages use, once per process, and moves every object then
 alive (modules, classes, functions: nothing of any user or session) into the collector's
-permanent generation (`gc.freeze()`). Later collections walk only what was made since.
-Reference counting still frees frozen objects; only a frozen reference cycle would never be
-collected, and import-time objects are not garbage.
+permanent generation (`gc.freeze()`). Reference counting still frees frozen objects; only a
+frozen reference cycle would never be collected, and import-time objects are not garbage.
+
+It then turns Streamlit's collection after every run off (`runner.postScriptGC`): even with
+the libraries frozen it walked what the caches hold (the ward's and charts' snapshots) on every
+run, 20-35 ms with the GIL held, and a bare Streamlit page spends most of its navigation in it.
+Python's own generational collector still runs as objects are allocated, so reference cycles
+are collected as in any Python program; what a run leaves without a cycle is freed at once by
+reference counting. The server's memory over many runs is measured in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from __future__ import annotations
 import gc
 import importlib
 import threading
+
+from streamlit import config
 
 # Everything the pages import that is not already imported by the entry point: importing it
 # here, before the freeze, is what keeps it out of every later collection.
@@ -54,5 +62,7 @@ def freeze_libraries() -> bool:
             importlib.import_module(name)
         gc.collect()  # what is already garbage is freed, not frozen
         gc.freeze()
+        # No full collection after every script run: see the module's docstring.
+        config.set_option("runner.postScriptGC", False)
         _frozen.set()
         return True

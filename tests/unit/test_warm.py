@@ -1,4 +1,5 @@
-"""The dashboard's libraries are kept out of Streamlit's per-run garbage collection."""
+"""The dashboard's libraries are kept out of the garbage collector's sight, and Streamlit's
+full collection after every script run is off."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from streamlit import config
 
 from dashboard import warm
 
@@ -16,9 +18,12 @@ from dashboard import warm
 def fresh_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Run as if no freeze had happened in this process; unfreeze afterwards."""
     monkeypatch.setattr(warm, "_frozen", threading.Event())
+    collect_after_runs = config.get_option("runner.postScriptGC")
+    config.set_option("runner.postScriptGC", True)  # Streamlit's default
     gc.unfreeze()
     yield
     gc.unfreeze()
+    config.set_option("runner.postScriptGC", collect_after_runs)
 
 
 def test_it_imports_every_page_module_and_freezes_them(fresh_process_state: None) -> None:
@@ -44,3 +49,11 @@ def test_a_collection_after_the_freeze_walks_only_new_objects(fresh_process_stat
     warm.freeze_libraries()
 
     assert len(gc.get_objects()) < gc.get_freeze_count() / 10
+
+
+def test_it_turns_off_streamlits_full_collection_after_every_run(fresh_process_state: None) -> None:
+    assert config.get_option("runner.postScriptGC") is True
+
+    warm.freeze_libraries()
+
+    assert config.get_option("runner.postScriptGC") is False
