@@ -15,7 +15,8 @@ Values typed into a form that was never submitted exist only in the browser. So 
 form has a "Keep as draft" submit button (`keep_draft_button`): it copies the form's values to
 the server, saves nothing to the record, and is not activity (its value is True at the start
 of the run it triggers: `enforce_idle_timeout` then leaves `LAST_ACTIVE` where it was). A small
-script in the sidebar (`keep_watch_script`, re-sent only by a run that is activity) presses
+script in the sidebar of the pages with such forms (`keep_watch_script`, `PageEntry.
+keeps_drafts`; re-sent only by a run that is activity) presses
 the Keep buttons of the forms typed in, once, `idle_keep_margin` before the timeout: what was
 typed is on the server when the sign-out stores the draft.
 
@@ -554,8 +555,13 @@ def sign_in_page() -> None:
             st.rerun()
 
 
-def sidebar(user: SignedIn) -> None:
-    """Who is signed in (as plain text: the name is free text), and the sign-out button."""
+def sidebar(user: SignedIn, *, keep_drafts: bool = False) -> None:
+    """Who is signed in (as plain text: the name is free text), and the sign-out button.
+
+    `keep_drafts`: the page has forms with a "Keep as draft" button, so the sidebar also
+    carries the script that presses them before the timeout. Other pages go without: the
+    script is an iframe, a new document on every navigation, a fifth of a ward page's drawing.
+    """
     with st.sidebar:
         st.text(f"{user.display_name}\n{user.role} · {user.username}")
         notice = st.session_state.pop(NOTICE, None)
@@ -565,4 +571,5 @@ def sidebar(user: SignedIn) -> None:
             sign_out()
             st.rerun()
         _idle_watch()
-        _keep_watch()
+        if keep_drafts:
+            _keep_watch()

@@ -29,6 +29,9 @@ class PageEntry(NamedTuple):
     title: str
     icon: str
     roles: tuple[str, ...]
+    # The page has forms with a "Keep as draft" button: the sidebar then carries the script
+    # that presses them before the idle sign-out (an iframe, so only where it has work).
+    keeps_drafts: bool = False
 
 
 # Every page of the dashboard, in menu order; the first a role may use is its start page.
@@ -36,16 +39,16 @@ class PageEntry(NamedTuple):
 PAGES: list[PageEntry] = [
     PageEntry("ward.py", "Ward overview", ":material/bed:", (NURSE, PHYSICIAN, ADMIN)),
     PageEntry("patient.py", "Patient chart", ":material/monitoring:", (NURSE, PHYSICIAN, ADMIN)),
-    PageEntry("entry.py", "Bedside entry", ":material/edit_note:", (NURSE, PHYSICIAN)),
+    PageEntry("entry.py", "Bedside entry", ":material/edit_note:", (NURSE, PHYSICIAN), True),
     PageEntry("flags.py", "Flags", ":material/flag:", (NURSE, PHYSICIAN)),
-    PageEntry("admission.py", "Admit patient", ":material/person_add:", (NURSE, PHYSICIAN)),
+    PageEntry("admission.py", "Admit patient", ":material/person_add:", (NURSE, PHYSICIAN), True),
     PageEntry("accounts.py", "Accounts", ":material/manage_accounts:", (ADMIN,)),
     PageEntry("audit.py", "Audit log", ":material/history:", (ADMIN,)),
 ]
 
 st.set_page_config(page_title="il2-tox · HD IL-2 ward", page_icon="🩺", layout="wide")
-# Once per process: the libraries out of the full garbage collection Streamlit runs after
-# every script run (about 150 ms of CPU each time otherwise, the server answering nobody).
+# Once per process: the libraries out of the garbage collector's sight, and no full collection
+# after every script run (the server answers nobody meanwhile: dashboard/warm.py).
 warm.freeze_libraries()
 
 auth.enforce_idle_timeout()
@@ -67,5 +70,6 @@ else:
             for i, page in enumerate(allowed)
         ]
     )
-    auth.sidebar(user)
+    shown = next(page for page in allowed if page.title == navigation.title)
+    auth.sidebar(user, keep_drafts=shown.keeps_drafts)
 navigation.run()

@@ -692,3 +692,27 @@ def test_an_unmapped_identity_is_told_to_ask_an_admin(
             select(AuditEvent).where(AuditEvent.reason.like("single sign-on%"))
         ).all()
     assert len(failed) == 1
+
+
+def _keep_scripts(app: AppTest) -> list[str]:
+    """Return the keep scripts the sidebar carries (iframes holding `keep_watch_script`)."""
+    found = []
+    for element in app.sidebar:  # every element in it, nested ones included
+        source = getattr(getattr(element, "proto", None), "srcdoc", "")
+        if "Keep as draft" in source:
+            found.append(source)
+    return found
+
+
+@pytest.mark.parametrize("page", ["ward.py", "patient.py", "entry.py", "flags.py", "admission.py"])
+def test_the_keep_script_is_in_the_sidebar_exactly_where_a_form_has_a_keep_button(
+    ward_db: Database, page: str
+) -> None:
+    app = signed_in_app("nurse")
+    app.query_params["patient"] = "DEMO-001"
+    app.switch_page(f"app_pages/{page}")
+    app.run()
+    assert not app.exception, app.exception
+    has_keep_button = any(b.label == KEEP for b in app.button)
+    assert len(_keep_scripts(app)) == (1 if has_keep_button else 0)
+    assert has_keep_button == (page in ("entry.py", "admission.py"))
