@@ -6,6 +6,9 @@ A sheet is made only when asked ("Prepare ..."), never on a page run: the pages 
 few seconds, and every sheet handed out is an audited export. The prepared document is kept
 in this browser session (under a key naming the patient, so another patient's never shows)
 and offered with its time, so an old one is not mistaken for a new one.
+
+Each sheet's section starts closed and its choices are drawn only while it is open (a closed
+section sends its label alone): the ward and chart pages draw them on every visit.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import auth, context
 from il2_tox.services.errors import PermissionDenied, Refused
@@ -20,6 +24,17 @@ from il2_tox.services.sheets import Export, export_handoff, export_vitals
 
 PAGE_SIZES = ("A4", "letter")
 KEY_PREFIX = "sheet:"
+
+
+def section_key(scope: str) -> str:
+    """Return the key of a sheet's section: `handoff:<MRN or (ward)>` or `vitals:<MRN>`."""
+    return f"{KEY_PREFIX}open:{scope}"
+
+
+def _section(label: str, icon: str, scope: str) -> DeltaGenerator | None:
+    """Return the sheet's section to draw in if it is open; None (its label alone) if closed."""
+    section = st.expander(label, icon=icon, key=section_key(scope), on_change="rerun")
+    return section if section.open else None
 
 
 def _paper(key: str) -> str:
@@ -73,7 +88,10 @@ def handoff_download(patient_id: str | None = None) -> None:
     user = auth.current_user()
     scope = f"handoff:{patient_id or '(ward)'}"
     what = "this patient" if patient_id else "the whole ward"
-    with st.expander(f"Print handoff sheet (I-PASS) for {what}", icon=":material/print:"):
+    section = _section(f"Print handoff sheet (I-PASS) for {what}", ":material/print:", scope)
+    if section is None:
+        return
+    with section:
         size = _paper(scope)
         key = f"{scope}:{size}"
         if st.button("Prepare handoff PDF", key=f"{KEY_PREFIX}prepare:{scope}"):
@@ -94,7 +112,10 @@ def handoff_download(patient_id: str | None = None) -> None:
 def vitals_download(patient_id: str, cycles: tuple[int, ...]) -> None:
     """The vitals sheet of one patient, one cycle, as CSV or PDF."""
     user = auth.current_user()
-    with st.expander("Print vitals sheet", icon=":material/table:"):
+    section = _section("Print vitals sheet", ":material/table:", f"vitals:{patient_id}")
+    if section is None:
+        return
+    with section:
         pick, kind = st.columns(2)
         cycle = pick.selectbox(
             "Cycle", cycles, index=len(cycles) - 1, key=f"{KEY_PREFIX}cycle:{patient_id}"

@@ -10,6 +10,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from dashboard.sheets import section_key
 from il2_tox.store import Database
 from il2_tox.store import models as m
 from tests.app.conftest import PAGES, signed_in_app
@@ -48,13 +49,41 @@ def _download_data(app: AppTest, key: str) -> bytes:
 
 
 def open_page(page: str, username: str = "nurse", query: dict[str, str] | None = None) -> AppTest:
+    """Sign in, open `page` and open its print sections (as a click on each does)."""
     app = signed_in_app(username)
     app.switch_page(str(PAGES / page))
     if query:
         app.query_params.update(query)
     app.run()
     assert not app.exception, app.exception
+    patient = (query or {}).get("patient")
+    scopes = [f"handoff:{patient}", f"vitals:{patient}"] if patient else ["handoff:(ward)"]
+    for scope in scopes:
+        app.session_state[section_key(scope)] = True  # what a click on the section sends
+    app.run()
+    assert not app.exception, app.exception
     return app
+
+
+def _sections(app: AppTest) -> list[str]:
+    """Return the labels of the page's print sections."""
+    return [e.label for e in app.expander if e.label.startswith("Print")]
+
+
+def test_a_closed_print_section_draws_nothing_but_its_label(ward_db: Database) -> None:
+    app = signed_in_app("nurse")
+    app.query_params["patient"] = "DEMO-003"
+    for page in ("ward.py", "patient.py"):
+        app.switch_page(str(PAGES / page))
+        app.run()
+        assert not app.exception, app.exception
+        assert _sections(app) == (
+            ["Print handoff sheet (I-PASS) for this patient", "Print vitals sheet"]
+            if page == "patient.py"
+            else ["Print handoff sheet (I-PASS) for the whole ward"]
+        )
+        assert not [b for b in app.button if b.label.startswith("Prepare")]
+        assert not [r for r in app.radio if r.key and r.key.startswith("sheet:")]
 
 
 def test_the_ward_page_makes_no_sheet_until_asked(ward_db: Database) -> None:
