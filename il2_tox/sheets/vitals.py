@@ -158,9 +158,11 @@ def _cycle_at(doses: list[Dose], moment: datetime) -> int:
 
 
 def _cell(obs: Observation) -> str:
+    """Return a value as its cell shows it: 4 significant digits (74.25 kg, 1030 mL), and a
+    temperature always with its tenth (37.0, not 37: a fever column is read by its decimal)."""
     if isinstance(obs.value, str):
         return obs.value.replace("_", " ")
-    text = fmt(obs.value, 4)  # 4 significant digits: 74.25 kg, 37.2 °C, 1030 mL
+    text = f"{obs.value:.1f}" if obs.code == TEMP else fmt(obs.value, 4)
     if obs.period_h is not None:
         text += f" /{obs.period_h:g} h"
     return text

@@ -49,7 +49,7 @@ def test_rows_are_the_times_of_the_chosen_cycle_with_baseline_in_cycle_1() -> No
     assert [r.time.hour for r in sheet.rows] == [7, 8, 12, 16, 17]
     first = sheet.rows[0]
     assert first.values[HR] == "78"
-    assert first.values[TEMP] == "37"  # 98.6 °F in the °C column
+    assert first.values[TEMP] == "37.0"  # 98.6 °F in the °C column, with its tenth
     assert first.doses == ()
 
 
@@ -151,3 +151,24 @@ def test_no_csv_cell_starts_as_a_spreadsheet_formula() -> None:
     cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
     assert 'dose 1 HELD: =HYPERLINK("http://x","y")' in cells
     assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@")]
+
+
+@pytest.mark.parametrize(
+    ("entered", "unit", "shown"),
+    [
+        (38.0, "Cel", "38.0"),
+        (38.85, "Cel", "38.9"),
+        (100.4, "[degF]", "38.0"),
+        (39.44, "Cel", "39.4"),
+    ],
+)
+def test_a_temperature_cell_always_shows_its_tenth(entered: float, unit: str, shown: str) -> None:
+    course = CourseBuilder().obs(TEMP, entered, unit, at=1).build()
+    (row,) = vitals_sheet(course, assess(course), cycle=1).rows
+    assert row.values[TEMP] == shown
+
+
+def test_other_cells_keep_four_significant_digits_without_trailing_zeros() -> None:
+    course = CourseBuilder().obs(WEIGHT, 74.0, "kg", at=1).obs(HR, 101, "/min", at=1).build()
+    (row,) = vitals_sheet(course, assess(course), cycle=1).rows
+    assert (row.values[WEIGHT], row.values[HR]) == ("74", "101")
