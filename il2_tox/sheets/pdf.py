@@ -709,6 +709,22 @@ VITALS_CELL_PT = 6.5
 VITALS_MIN_CELL_PT = 5.5
 
 
+def _flag_markup(flags: Sequence[Flag], s: Styles) -> str:
+    """Return the flags of a vitals row as markup: "critical cls.syndrome; warning liver.alt",
+    a critical one in red, a warning in orange (the colours of hold and caution). Not bold:
+    the column is as wide as its longest code in the regular face."""
+    parts = []
+    for flag in flags:
+        text = s.text(f"{flag.severity} {flag.code}")
+        advice = {"critical": "hold", "warning": "caution"}.get(flag.severity)
+        if advice is not None:
+            text = (
+                f"<font color='{ADVICE_COLOUR[advice].hexval().replace('0x', '#')}'>{text}</font>"
+            )
+        parts.append(text)
+    return "; ".join(parts)
+
+
 def _vitals_widths(
     sheet: VitalsSheet, columns: Sequence[Column], width: float, s: Styles
 ) -> tuple[list[float], bool]:
@@ -817,7 +833,7 @@ def vitals_pdf(sheet: VitalsSheet, *, printed: Printed, size: str = DEFAULT_PAGE
             [
                 t.para(_when(row.time, tz), t.cell),
                 t.para(row.dose_text(), t.cell_bold if row.held else t.cell),
-                t.para(row.flag_text(), t.cell),
+                t.markup(_flag_markup(row.flags, t), t.cell),
                 *(value(row.values[c.code]) for c in columns),
             ]
         )

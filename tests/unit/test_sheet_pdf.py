@@ -270,3 +270,21 @@ def test_a_combination_agent_prints_whole_in_the_prior_toxicity_table() -> None:
     sheet = patient_handoff(c, a, summarize(c, a, NOW), {}, NOW)
     _, text = text_of(pdf.handoff_pdf([sheet], printed=PRINTED))
     assert "ipilimumab+nivolumab" in text.split()
+
+
+def test_a_vitals_rows_flags_are_coloured_by_severity() -> None:
+    sheet = leaky_cycle()
+    t = pdf._styles(6.5)
+    rows = [r for r in sheet.rows if r.flags]
+    severities = {f.severity for r in rows for f in r.flags}
+    assert {"critical", "warning"} <= severities
+    for row in rows:
+        markup = pdf._flag_markup(row.flags, t)
+        for flag in row.flags:
+            text = f"{flag.severity} {flag.code}"
+            if flag.severity == "critical":
+                assert f"<font color='#b71c1c'>{text}</font>" in markup
+            elif flag.severity == "warning":
+                assert f"<font color='#e65100'>{text}</font>" in markup
+            else:
+                assert text in markup and f">{text}<" not in markup
