@@ -22,16 +22,31 @@ The two rules this module applies, their values in the site rules file (data/rul
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from il2_tox.assess import Assessment
 from il2_tox.course import Course, Dose, PriorToxicity
-from il2_tox.rules.base import SEVERITIES, DoseAdvice, Flag
+from il2_tox.rules.base import SEVERITIES, DoseAdvice, Flag, fmt
 from il2_tox.rules.config import Rules, load_rules
 from il2_tox.services.ward import WardRow
-from il2_tox.units import ALT, AST, BILIRUBIN, CREATININE, HR, PLATELETS, SBP, WEIGHT
+from il2_tox.units import (
+    ALT,
+    AST,
+    BILIRUBIN,
+    CREATININE,
+    DBP,
+    HR,
+    O2_FLOW,
+    PLATELETS,
+    RR,
+    SBP,
+    SPO2,
+    TEMP,
+    WEIGHT,
+    display_unit,
+)
 
 STABLE, WATCHER, UNSTABLE = "stable", "watcher", "unstable"
 SEVERITY_LEVELS = (STABLE, WATCHER, UNSTABLE)
@@ -256,6 +271,79 @@ def open_todos(
 
 def _flag_order(flag: Flag) -> tuple[int, float]:
     return (-SEVERITIES.index(flag.severity), -flag.time.timestamp())
+
+
+# The vital signs the summary gives at their latest reading, in the order they are handed over.
+LAST_VITALS = (HR, SBP, DBP, RR, SPO2, O2_FLOW, TEMP)
+VITAL_NAMES = {
+    HR: "HR",
+    SBP: "SBP",
+    DBP: "DBP",
+    RR: "RR",
+    SPO2: "SpO2",
+    O2_FLOW: "O2 flow",
+    TEMP: "Temp",
+}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The latest value of one vital sign, canonical, with its time."""
+
+    concept: str
+    time: datetime
+    value: float | str
+    unit: str | None
+
+
+def latest_vitals(course: Course) -> tuple[Reading, ...]:
+    """Return the latest reading of each of `LAST_VITALS` the course has, in that order.
+
+    A vital never measured is left out; of two readings at the same time the one recorded
+    last counts (a correction supersedes in the course already).
+    """
+    latest: dict[str, Reading] = {}
+    for o in course.observations:
+        concept = o.concept
+        if concept not in VITAL_NAMES:
+            continue
+        seen = latest.get(concept)
+        if seen is None or o.time >= seen.time:
+            latest[concept] = Reading(concept, o.time, o.value, o.unit)
+    return tuple(latest[c] for c in LAST_VITALS if c in latest)
+
+
+def vitals_line(readings: Sequence[Reading], when: Callable[[datetime], str]) -> str:
+    """Return the latest vitals as one line, e.g. "HR 81 /min · BP 96/56 mmHg · RR 13 /min ·
+    SpO2 96 % · O2 flow 0 L/min · Temp 37.1 °C".
+
+    `when(time)` writes a time; a reading older than the newest of them carries its own time
+    ("Temp 38.2 °C at 12:00"). SBP and DBP of one time read as "BP 96/56 mmHg"; a temperature
+    always has its tenth. "none recorded" when there are none.
+    """
+    if not readings:
+        return "none recorded"
+    newest = max(r.time for r in readings)
+    by = {r.concept: r for r in readings}
+    parts = []
+    for r in readings:
+        if r.concept == DBP and SBP in by and by[SBP].time == r.time:
+            continue  # said with its SBP
+        if r.concept == SBP and DBP in by and by[DBP].time == r.time:
+            name, value = "BP", f"{_number(r)}/{_number(by[DBP])}"
+        else:
+            name, value = VITAL_NAMES[r.concept], _number(r)
+        text = f"{name} {value} {display_unit(r.unit)}".rstrip()
+        if r.time != newest:
+            text += f" at {when(r.time)}"
+        parts.append(text)
+    return " · ".join(parts)
+
+
+def _number(r: Reading) -> str:
+    if isinstance(r.value, str):
+        return r.value
+    return f"{r.value:.1f}" if r.concept == TEMP else fmt(r.value)
 
 
 def patient_handoff(

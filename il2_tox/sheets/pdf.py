@@ -46,7 +46,13 @@ from reportlab.platypus import (
 from il2_tox.rules.base import Flag, fmt
 from il2_tox.sheets.charts import ADVICE_COLOUR, CHART_HOURS, GRID, trend_chart
 from il2_tox.sheets.fonts import Fonts, fonts, printable
-from il2_tox.sheets.handoff import UNSTABLE, WATCHER, PatientHandoff
+from il2_tox.sheets.handoff import (
+    UNSTABLE,
+    WATCHER,
+    PatientHandoff,
+    latest_vitals,
+    vitals_line,
+)
 from il2_tox.sheets.vitals import Column, VitalsSheet
 from il2_tox.units import display_unit, spec_for
 
@@ -401,7 +407,10 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
         else f"{row.weight_gain_pct:+.1f} % over {fmt(course.patient.weight_kg)} kg"
     )
     news = "—" if row.news2 is None else f"{row.news2} ({row.news2_response})"
-    vitals = _when(row.last_vitals_at, tz) + ("  — none in the last 4 h" if row.overdue else "")
+    vitals = [
+        _when(row.last_vitals_at, tz) + ("  — none in the last 4 h" if row.overdue else ""),
+        vitals_line(latest_vitals(course), lambda t: _when(t, tz)),
+    ]
     sbp = course.admission.usual_sbp_mmhg
     usual = fmt(sbp) if sbp is not None else "not recorded"
     summary: list[tuple[str, str | list[str]]] = [
@@ -423,7 +432,7 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
                     s.para(k, s.cell_bold),
                     [s.para(line, s.cell) for line in v]
                     if isinstance(v, list)
-                    else s.para(v, s.cell),  # one paragraph per held dose: each may split
+                    else s.para(v, s.cell),  # a paragraph per line (held dose...): each may split
                 ]
                 for k, v in summary
             ],

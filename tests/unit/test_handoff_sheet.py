@@ -25,9 +25,12 @@ from il2_tox.sheets.handoff import (
     dose_late_after,
     due_items,
     illness_severity,
+    latest_vitals,
     open_todos,
     patient_handoff,
+    vitals_line,
 )
+from il2_tox.units import DBP, O2_FLOW, RR, SPO2, TEMP
 from tests.builders import ADMITTED, CourseBuilder
 
 T0 = ADMITTED + timedelta(hours=10)
@@ -434,3 +437,50 @@ def test_the_handoff_uses_the_rules_it_is_given(tmp_path: Path) -> None:
     row = summarize(course, assessment, T0, rules)
     assert patient_handoff(course, assessment, row, {}, T0, rules).severity.level == UNSTABLE
     assert patient_handoff(course, assessment, row, {}, T0, SHIPPED).severity.level == WATCHER
+
+
+# ---------------------------------------------------------------------------------------------
+# The latest vitals in the summary
+
+
+def _hh_mm(moment: datetime) -> str:
+    return moment.strftime("%H:%M")
+
+
+def test_the_latest_vitals_are_the_newest_reading_of_each_in_handover_order() -> None:
+    course = (
+        CourseBuilder()
+        .obs(HR, 90, "/min", at=1)
+        .obs(HR, 104, "/min", at=5)
+        .obs(SBP, 88, "mm[Hg]", at=5)
+        .obs(DBP, 52, "mm[Hg]", at=5)
+        .obs(RR, 18, "/min", at=5)
+        .obs(SPO2, 95, "%", at=5)
+        .obs(O2_FLOW, 2, "L/min", at=5)
+        .obs(TEMP, 101.3, "[degF]", at=5)  # 38.5 °C
+        .build()
+    )
+    readings = latest_vitals(course)
+    assert [r.concept for r in readings] == [HR, SBP, DBP, RR, SPO2, O2_FLOW, TEMP]
+    assert vitals_line(readings, _hh_mm) == (
+        "HR 104 /min · BP 88/52 mmHg · RR 18 /min · SpO2 95 % · O2 flow 2 L/min · Temp 38.5 °C"
+    )
+
+
+def test_an_older_reading_carries_its_own_time_and_a_lone_sbp_is_named() -> None:
+    course = (
+        CourseBuilder()
+        .obs(TEMP, 37.0, "Cel", at=1)  # 07:00
+        .obs(DBP, 50, "mm[Hg]", at=1)
+        .obs(SBP, 92, "mm[Hg]", at=4)  # 10:00, the newest
+        .build()
+    )
+    assert vitals_line(latest_vitals(course), _hh_mm) == (
+        "SBP 92 mmHg · DBP 50 mmHg at 07:00 · Temp 37.0 °C at 07:00"
+    )
+
+
+def test_no_vitals_read_as_none_recorded() -> None:
+    course = CourseBuilder().obs(WEIGHT, 70, "kg", at=1).build()
+    assert latest_vitals(course) == ()
+    assert vitals_line((), _hh_mm) == "none recorded"

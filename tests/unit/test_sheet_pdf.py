@@ -91,6 +91,13 @@ def test_the_handoff_states_severity_advice_and_every_criterion_with_its_source(
     assert "C1 dose 2 held" in flat and "SBP 82 & falling" in flat
 
 
+def test_the_summary_gives_the_latest_vitals_with_their_units() -> None:
+    _, text = text_of(pdf.handoff_pdf([handoff()], printed=PRINTED))
+    flat = " ".join(text.split())
+    # The course's last set, 22:00 on 20 Nov (hour 16): SBP 78, HR 106, 37.5 °C.
+    assert "Last vitals 20 Nov 22:00 HR 106 /min · SBP 78 mmHg · Temp 37.5 °C" in flat
+
+
 def test_free_text_prints_as_typed_never_as_markup() -> None:
     _, text = text_of(pdf.handoff_pdf([handoff("O'Neil <b>Bold</b> & Co")], printed=PRINTED))
     flat = " ".join(text.split())
