@@ -12,12 +12,16 @@ from datetime import datetime, timedelta
 
 from il2_tox.assess import Assessment, assess
 from il2_tox.course import Course
-from il2_tox.rules.base import ADVICE, HR, SBP, SEVERITIES, WEIGHT
+from il2_tox.rules.base import HR, SBP, SEVERITIES, WEIGHT
 from il2_tox.rules.base import target_sbp as target_sbp_of
 from il2_tox.rules.config import Rules, load_rules
 
 # How far back the ward's small SBP trend line reaches (three doses).
 SBP_TREND_WINDOW = timedelta(hours=24)
+
+
+# Not hold, -critical flags, not caution, -warnings, -NEWS2, (bed number, bed name).
+Urgency = tuple[bool, int, bool, int, int, tuple[int, str]]
 
 
 @dataclass(frozen=True)
@@ -64,10 +68,22 @@ class WardRow:
         )
         return f"in {span}" if minutes >= 0 else f"due {span} ago"
 
-    def urgency(self) -> tuple[int, int, int, int, str]:
-        """Sort key: hold first, then critical flags, caution, warnings, NEWS2, bed."""
-        advice_rank = ADVICE.index(self.advice) if self.advice in ADVICE else 0
-        return (-advice_rank, -self.critical, -self.warning, -(self.news2 or 0), self.bed)
+    def urgency(self) -> Urgency:
+        """Sort key: hold first, then critical flags, caution, warnings, NEWS2, bed.
+
+        A patient with an active critical flag comes before one with caution advice and no
+        critical flag, whatever the advice for the next dose: both hold advice and critical
+        flags are what the team looks at first. Beds in their natural order (2 before 10).
+        """
+        bed = (int(self.bed), "") if self.bed.isdigit() else (10**6, self.bed)
+        return (
+            self.advice != "hold",
+            -self.critical,
+            self.advice != "caution",
+            -self.warning,
+            -(self.news2 or 0),
+            bed,
+        )
 
 
 def summarize(

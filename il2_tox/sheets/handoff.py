@@ -30,7 +30,7 @@ from il2_tox.assess import Assessment
 from il2_tox.course import Course, Dose, PriorToxicity
 from il2_tox.rules.base import SEVERITIES, DoseAdvice, Flag, fmt
 from il2_tox.rules.config import Rules, load_rules
-from il2_tox.services.ward import WardRow
+from il2_tox.services.ward import Urgency, WardRow
 from il2_tox.units import (
     ALT,
     AST,
@@ -379,6 +379,6 @@ def patient_handoff(
     )
 
 
-def severity_order(sheet: PatientHandoff) -> tuple[int, tuple[int, int, int, int, str]]:
+def severity_order(sheet: PatientHandoff) -> tuple[int, Urgency]:
     """Sort key for a ward handoff: unstable first, then the ward overview's urgency."""
     return (-SEVERITY_LEVELS.index(sheet.severity.level), sheet.row.urgency())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -71,3 +72,72 @@ def test_hold_comes_before_caution_before_give() -> None:
     rows = ward_rows([b.build() for b in (give, caution, hold)], load_rules(), now)
     assert [r.patient_id for r in rows] == ["HOLD", "CAUTION", "GIVE"]
     assert [r.advice for r in rows] == ["hold", "caution", "give"]
+
+
+def _row(
+    patient_id: str, advice: str | None, critical: int = 0, warning: int = 0, **more: Any
+) -> WardRow:
+    fields: dict[str, Any] = {
+        "patient_id": patient_id,
+        "name": patient_id,
+        "bed": "1",
+        "cycle": 1,
+        "doses_given": 1,
+        "next_dose_number": 2,
+        "next_dose_time": None,
+        "advice": advice,
+        "criteria": (),
+        "critical": critical,
+        "warning": warning,
+        "flags": (),
+        "news2": None,
+        "news2_response": None,
+        "weight_gain_pct": None,
+        "last_vitals_at": None,
+        "overdue": False,
+    }
+    fields.update(more)
+    return WardRow(**fields)
+
+
+def _ordered(*rows: WardRow) -> list[str]:
+    return [r.patient_id for r in sorted(rows, key=WardRow.urgency)]
+
+
+def test_a_critical_flag_comes_before_caution_advice_without_one() -> None:
+    # The ward's first rows are hold advice and critical flags, whatever the next advice.
+    assert _ordered(
+        _row("CAUTION", "caution", warning=3),
+        _row("GIVE-CRITICAL", "give", critical=1),
+        _row("HOLD", "hold"),
+    ) == ["HOLD", "GIVE-CRITICAL", "CAUTION"]
+
+
+def test_hold_with_fewer_critical_flags_still_comes_before_any_other_advice() -> None:
+    assert _ordered(_row("GIVE", "give", critical=3), _row("HOLD", "hold", critical=0)) == [
+        "HOLD",
+        "GIVE",
+    ]
+
+
+def test_among_equal_critical_flags_caution_comes_before_give() -> None:
+    assert _ordered(
+        _row("GIVE", "give", critical=2, warning=5), _row("CAUTION", "caution", critical=2)
+    ) == ["CAUTION", "GIVE"]
+
+
+def test_then_warnings_then_news2_then_the_bed_in_its_natural_order() -> None:
+    assert _ordered(
+        _row("BED-10", "give", bed="10"),
+        _row("BED-2", "give", bed="2"),
+        _row("NEWS-5", "give", news2=5, bed="9"),
+        _row("WARN", "give", warning=1, bed="8"),
+        _row("SIDE-ROOM", "give", bed="side room"),
+    ) == ["WARN", "NEWS-5", "BED-2", "BED-10", "SIDE-ROOM"]
+
+
+def test_a_finished_cycle_has_no_advice_and_sorts_as_give() -> None:
+    assert _ordered(_row("DONE", None, bed="1"), _row("CAUTION", "caution", bed="2")) == [
+        "CAUTION",
+        "DONE",
+    ]
