@@ -95,6 +95,8 @@ def ward_table() -> None:
                 "Advice", options=list(ADVICE_CHIPS), color=list(ADVICE_CHIPS.values()), width=90
             ),
             "Why": st.column_config.TextColumn("Why", width="medium"),
+            # "1 critical · 2 warning" whole: the counts are read at a glance, not hovered.
+            "Active flags": st.column_config.TextColumn("Active flags", width=150),
             "NEWS2": st.column_config.NumberColumn("NEWS2", format="%d", width=60),
             "Weight gain (%)": st.column_config.NumberColumn(
                 "Weight gain (%)", format="%.1f", width=95
