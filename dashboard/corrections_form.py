@@ -1,6 +1,7 @@
 """Correct an entry on the patient chart: pick a dose, see its record and the observations up to
-it, and correct a value (its unit, the time it was taken) or a dose record, or mark it entered in
-error, with a reason. Each form opens in a modal dialog, always on the screen.
+it, and correct a value (its unit, the time it was taken, a volume's collection period) or a dose
+record, or mark it entered in error, with a reason. Each form opens in a modal dialog, always on
+the screen.
 
 UI only: the rules (who may correct, the window, the version check, the idempotency key) are in
 `il2_tox.services.corrections`. Each form names the version it showed, so a save after someone
@@ -44,6 +45,7 @@ AFTER_LAST = "after"
 FIELD_NAMES = {
     "value": "New value",
     "unit": "Unit",
+    "period_h": "Collection period",
     "observed_at": "Observation time",
     "reason": "Reason for the correction",
     "dose_reason": "Reason held or not given",
@@ -179,6 +181,7 @@ def _save(
                 value=st.session_state.get(_widget(kind, record_id, gen, "value")),
                 unit=st.session_state.get(_widget(kind, record_id, gen, "unit")),
                 observed_at=_typed_time(kind, record_id, gen, shown),
+                period_h=_typed_period(kind, record_id, gen, shown),
                 reason=reason,
                 actor=user,
                 idempotency_key=key,
@@ -219,6 +222,17 @@ def _name(v: ObservationVersion | DoseVersion) -> str:
     if isinstance(v, ObservationVersion):
         return f"{charts.short_name(v.code)} of {context.local(v.observed_at)}"
     return f"Dose {v.number} of cycle {v.cycle}"
+
+
+def _typed_period(
+    kind: str, record_id: int, gen: int, shown: ObservationVersion | DoseVersion
+) -> float | None:
+    """Return the collection period as typed, or None for a value that has none (the service
+    then keeps the shown version's)."""
+    if not isinstance(shown, ObservationVersion) or shown.period_h is None:
+        return None
+    typed: float | None = st.session_state.get(_widget(kind, record_id, gen, "period"))
+    return typed
 
 
 def _typed_time(
@@ -376,6 +390,17 @@ def _observation_form(record: Record[ObservationVersion], user: SignedIn) -> Non
                 f"New value{f' ({unit})' if unit else ''}",
                 value=format_number(entered),
                 key=_widget("obs", record_id, gen, "value"),
+            )
+        if current.period_h is not None:
+            # A volume (urine, stool) is judged per 8 h from its period: 4 h typed as 8 h halves
+            # the rate. No bounds on the box: the service refuses a period out of range, by name,
+            # and the box keeps what was typed.
+            st.number_input(
+                "Collection period (h)",
+                value=current.period_h,
+                step=0.5,
+                format="%g",
+                key=_widget("obs", record_id, gen, "period"),
             )
         _time_boxes("obs", record_id, gen, current.observed_at, "Observation")
         _buttons("obs", record_id, gen, current, user)

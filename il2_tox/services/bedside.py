@@ -49,6 +49,8 @@ FUTURE_TOLERANCE = timedelta(minutes=2)
 MAX_SNOOZE_HOURS = 24.0
 # The key columns hold 100 characters; an observation row adds "/<index in the set>".
 MAX_IDEMPOTENCY_KEY = 80
+# A volume's collection period, refused outside (0, 24] h: at the bedside and in a correction.
+PERIOD_REFUSAL = "must be a number of hours above 0 and at most 24"
 
 RECORDING_ROLES = ("nurse", "physician")
 ADMITTING_ROLES = ("nurse", "physician")
@@ -274,7 +276,7 @@ def _parse_entries(
         if spec.kind == "quantity" and isinstance(value, str):
             value = _number(value)
         if period_h is not None and not _is_period(period_h):
-            errors[f"{where}.period_h"] = "must be a number of hours above 0 and at most 24"
+            errors[f"{where}.period_h"] = PERIOD_REFUSAL
             continue
         item: dict[str, Any] = {"time": time_text, "code": code, "value": value}
         if unit not in (None, ""):

@@ -35,7 +35,13 @@ from sqlalchemy.orm import Session
 from il2_tox import course as c
 from il2_tox import units
 from il2_tox.course import DOSE_STATUSES, CourseError, format_time
-from il2_tox.services.bedside import _check_time, _checked_key, _number
+from il2_tox.services.bedside import (
+    PERIOD_REFUSAL,
+    _check_time,
+    _checked_key,
+    _is_period,
+    _number,
+)
 from il2_tox.services.errors import PermissionDenied, Refused
 from il2_tox.services.users import SignedIn, acting_user
 from il2_tox.store import models as m
@@ -295,9 +301,10 @@ def amend_observation(
 
     `observation_id` is the version the form showed; if it was corrected since, `Changed`.
     Omitted `unit`, `observed_at` and `period_h` keep the shown version's. The new value is
-    checked like a bedside entry (field `value`, `unit`, `period_h`, `observed_at`); refused
-    also: a blank reason (`reason`), the same value as recorded (`value`), a record marked
-    entered in error (`record`). Permission: see the module docstring.
+    checked like a bedside entry (field `value`, `unit`, `period_h`, `observed_at`; a period
+    above 0 and at most 24 h, only for a volume); refused also: a blank reason (`reason`), the
+    same value, unit, time and period as recorded (`value`), a record marked entered in error
+    (`record`). Permission: see the module docstring.
     """
 
     def change(session: Session, row: m.Observation, user: m.User, now: datetime) -> None:
@@ -577,6 +584,10 @@ def _amended_observation(
     }
     if spec.kind == "quantity":
         item["unit"] = unit or row.entered_unit or row.unit
+    if period_h is not None and not _is_period(period_h):
+        # The course check only asks that a volume has a period: its range is the entry's.
+        errors["period_h"] = PERIOD_REFUSAL
+        return None
     period = period_h if period_h is not None else row.period_h
     if period is not None:
         item["period_h"] = period

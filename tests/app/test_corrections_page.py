@@ -1,6 +1,7 @@
 """Corrections on the patient chart, through AppTest: a nurse corrects her own value with a
 reason, the original shown struck through with who/when/why (as text); a missing reason keeps
-what was typed; a stale form is refused naming who changed it; admins see no corrections.
+what was typed; a stale form is refused naming who changed it; admins see no corrections; a
+volume's collection period is corrected alone, and one out of range is refused naming it.
 
 DEMO-001 (bed 1) has no dose yet: every observation is listed under "All".
 """
@@ -416,3 +417,120 @@ def test_the_section_starts_closed_and_sends_no_entry_until_opened(ward_db: Data
     assert not app.exception, app.exception
     assert app.selectbox(key=f"corr.group.{admission(ward_db)}").value is not None
     assert [b for b in app.button if b.key and b.key.startswith("corr.obs.")]
+
+
+URINE, HR = "9187-6", "8867-4"
+
+
+def nurse_urine(db: Database, period_h: float = 4) -> int:
+    """The nurse's bedside urine on DEMO-001, 350 mL over `period_h`, a minute ago; its row id."""
+    result = record_observations(
+        db,
+        admission(db),
+        [Entry(URINE, 350, "mL", period_h)],
+        datetime.now(UTC) - timedelta(minutes=1),
+        user(db, "nurse"),
+        f"urine-{period_h}",
+    )
+    (row_id,) = result.observation_ids
+    return row_id
+
+
+def period_box(app: AppTest, row_id: int) -> list[float | None]:
+    """The value of the observation's open form's period box, [] when it has none."""
+    key = f"corr.obs.{row_id}.0.period"
+    return [n.value for n in app.number_input if n.key == key]
+
+
+def test_the_period_box_is_there_for_a_urine_entry_and_absent_for_a_heart_rate(
+    ward_db: Database,
+) -> None:
+    urine = nurse_urine(ward_db)
+    (hr,) = record_observations(
+        ward_db,
+        admission(ward_db),
+        [Entry(HR, 88, "/min")],
+        datetime.now(UTC) - timedelta(minutes=1),
+        user(ward_db, "nurse"),
+        "hr-1",
+    ).observation_ids
+    app = open_chart("nurse")
+    open_form(app, urine)
+    box = app.number_input(key=f"corr.obs.{urine}.0.period")
+    assert (box.label, box.value) == ("Collection period (h)", 4)
+    assert app.text_input(key=f"corr.obs.{urine}.0.value").value == "350"
+    press(app, urine, "cancel")
+    open_form(app, hr)
+    assert form_widgets(app, hr)  # the HR form is open ...
+    assert period_box(app, hr) == []  # ... without a period box
+    assert not [n for n in app.number_input if n.key and n.key.startswith("corr.")]
+
+
+def test_a_nurse_corrects_the_period_alone_and_the_original_is_kept(
+    ward_db: Database,
+) -> None:
+    row_id = nurse_urine(ward_db)
+    app = open_chart("nurse")
+    open_form(app, row_id)
+    app.number_input(key=f"corr.obs.{row_id}.0.period").set_value(8)
+    app.text_input(key=f"corr.obs.{row_id}.0.reason").input("collected over 8 h")
+    press(app, row_id)
+    assert not app.error, [e.value for e in app.error]
+    now = stored(ward_db, row_id)
+    assert now.id != row_id
+    assert (now.period_h, now.value, now.entered_value) == (8, 350, "350")
+    with ward_db.read_session() as session:
+        original = session.get_one(Observation, row_id)
+        assert (original.period_h, original.value, original.status) == (4, 350, "final")
+    lines = [shown(m) for m in markdown(app) if "Urine 350 mL" in shown(m)]
+    assert any(line.startswith("~~Urine 350 mL over 4 h~~ · recorded by") for line in lines), lines
+    assert any(
+        line.startswith("**Urine 350 mL over 8 h** · corrected by Test Nurse")
+        and line.endswith(": collected over 8 h")
+        for line in lines
+    ), lines
+
+
+def test_a_period_form_with_nothing_changed_is_refused_as_before(ward_db: Database) -> None:
+    row_id = nurse_urine(ward_db)
+    rows = count(ward_db, Observation)
+    app = open_chart("nurse")
+    open_form(app, row_id)
+    app.text_input(key=f"corr.obs.{row_id}.0.reason").input("checking")
+    press(app, row_id)
+    errors = [shown(e.value) for e in app.error]
+    assert any("New value: is the same as recorded: nothing to correct" in e for e in errors), (
+        errors
+    )
+    assert count(ward_db, Observation) == rows
+
+
+def test_a_period_of_24_h_is_accepted(ward_db: Database) -> None:
+    row_id = nurse_urine(ward_db)
+    app = open_chart("nurse")
+    open_form(app, row_id)
+    app.number_input(key=f"corr.obs.{row_id}.0.period").set_value(24)
+    app.text_input(key=f"corr.obs.{row_id}.0.reason").input("the day's bag")
+    press(app, row_id)
+    assert not app.error, [e.value for e in app.error]
+    assert stored(ward_db, row_id).period_h == 24
+
+
+@pytest.mark.parametrize("period", [24.5, 0.0])
+def test_a_period_out_of_range_is_refused_naming_it_and_keeps_what_was_typed(
+    ward_db: Database, period: float
+) -> None:
+    row_id = nurse_urine(ward_db)
+    rows = count(ward_db, Observation)
+    app = open_chart("nurse")
+    open_form(app, row_id)
+    app.number_input(key=f"corr.obs.{row_id}.0.period").set_value(period)
+    app.text_input(key=f"corr.obs.{row_id}.0.reason").input("wrong period")
+    press(app, row_id)
+    errors = [shown(e.value) for e in app.error]
+    assert (
+        "Not saved. Collection period: must be a number of hours above 0 and at most 24" in errors
+    ), errors
+    assert count(ward_db, Observation) == rows
+    assert period_box(app, row_id) == [period]
+    assert app.text_input(key=f"corr.obs.{row_id}.0.reason").value == "wrong period"

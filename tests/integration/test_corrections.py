@@ -281,6 +281,87 @@ def test_a_value_can_be_corrected_in_another_accepted_unit(
     assert (shown.entered_value, shown.entered_unit) == (101.3, "[degF]")
 
 
+URINE = "9187-6"
+
+
+@pytest.fixture
+def ada_urine(db: Database, admission_id: int, ada: SignedIn) -> int:
+    """Ada's bedside urine of 350 mL over 4 h, taken 5 minutes ago; its id."""
+    result = record_observations(
+        db, admission_id, [Entry(URINE, 350, "mL", 4)], now() - timedelta(minutes=5), ada, "u"
+    )
+    (observation_id,) = result.observation_ids
+    return observation_id
+
+
+def test_the_collection_period_alone_is_corrected_and_the_original_kept(
+    db: Database, admission_id: int, ada: SignedIn, ada_urine: int
+) -> None:
+    result = amend_observation(
+        db, ada_urine, value="350", period_h=8, reason="8 h", actor=ada, idempotency_key="k"
+    )
+    with db.read_session() as session:
+        old = session.get_one(Observation, ada_urine)
+        new = session.get_one(Observation, result.correction_id)
+        assert (old.period_h, old.value, old.status) == (4, 350, "final")
+        assert (new.period_h, new.value, new.status) == (8, 350, "amended")
+        assert new.supersedes_id == ada_urine
+    (urine,) = [o for o in load_course_from_db(db, admission_id).observations if o.code == URINE]
+    assert (urine.value, urine.period_h) == (350, 8)
+    (event,) = audit(db, "amend_observation")
+    assert (event.before["period_h"], event.after["period_h"]) == (4, 8)
+
+
+def test_the_same_value_and_period_is_nothing_to_correct(
+    db: Database, ada: SignedIn, ada_urine: int
+) -> None:
+    with pytest.raises(Refused) as refused:
+        amend_observation(
+            db, ada_urine, value="350", period_h=4, reason="x", actor=ada, idempotency_key="k"
+        )
+    assert "nothing to correct" in refused.value.errors["value"]
+
+
+@pytest.mark.parametrize("period", [24, 0.5])
+def test_a_period_within_a_day_is_accepted(
+    db: Database, ada: SignedIn, ada_urine: int, period: float
+) -> None:
+    result = amend_observation(
+        db, ada_urine, value="350", period_h=period, reason="x", actor=ada, idempotency_key="k"
+    )
+    with db.read_session() as session:
+        assert session.get_one(Observation, result.correction_id).period_h == period
+
+
+@pytest.mark.parametrize("period", [24.01, 25, 0, -4, float("nan"), float("inf"), True, "8"])
+def test_a_period_out_of_range_is_refused_naming_the_period(
+    db: Database, ada: SignedIn, ada_urine: int, period: object
+) -> None:
+    rows = count(db, Observation)
+    with pytest.raises(Refused) as refused:
+        amend_observation(
+            db,
+            ada_urine,
+            value="350",
+            period_h=period,  # type: ignore[arg-type]
+            reason="x",
+            actor=ada,
+            idempotency_key="k",
+        )
+    assert refused.value.errors["period_h"] == "must be a number of hours above 0 and at most 24"
+    assert count(db, Observation) == rows
+
+
+def test_a_period_on_a_value_that_has_none_is_refused(
+    db: Database, ada: SignedIn, ada_sbp: int
+) -> None:
+    with pytest.raises(Refused) as refused:
+        amend_observation(
+            db, ada_sbp, value="94", period_h=4, reason="x", actor=ada, idempotency_key="k"
+        )
+    assert "is only for volumes" in refused.value.errors["period_h"]
+
+
 # -- who may correct, and until when --------------------------------------------------------------
 
 
