@@ -4,6 +4,13 @@ toxicities from what was typed, and where each refusal belongs.
 Pure: no Streamlit. Checks beyond "is it there" are the service's (`admit_patient` checks a
 new admission exactly as a course file); this only turns the form's values into the course's
 types, keeping every typed value (nothing trimmed beyond surrounding spaces).
+
+The table of prior toxicities across an idle sign-out: its editor's session value is an edit
+delta, which cannot be kept as a form value nor set back. So the draft keeps the table's rows
+(`rows_to_draft`: plain data under `TOXICITY_DRAFT`), and after the sign-in the page starts a
+fresh editor (`table_key`) from them (`rows_from_draft`). A kept cell that cannot be put back
+in its column (an organ no longer offered, text that is not a date) is not dropped: it goes into
+the row's note, and a warning names the row.
 """
 
 from __future__ import annotations
@@ -13,12 +20,19 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from numbers import Integral, Real
 from typing import Any
 
 from il2_tox import course as c
 from il2_tox.services.errors import Refused
 
 TOXICITY_COLUMNS = ("agent", "organ", "grade", "onset", "resolved", "steroids", "note")
+GEN = "admit.gen"  # the form's generation: each admission made starts a new, empty form
+# The table's rows kept by an idle sign-out (see `rows_to_draft`); while the session holds them
+# they are the table editor's starting rows.
+TOXICITY_DRAFT = "admit.toxicity_rows"
+TABLE_STATE = re.compile(r"^admit\.\d+\.toxicity_table(\.restored)?$")
+NOT_READ_BACK = "Not read back from the draft:"
 _TOXICITY_FIELD = re.compile(r"prior_toxicities\[(\d+)\](?:\.(\w+))?")
 # Course field names as the form's columns call them.
 _COLUMN_OF = {"irae": "organ"}
@@ -205,3 +219,152 @@ def new_admission(
         prior_toxicities=toxicities,
         toxicity_rows=rows,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The table of prior toxicities, kept across an idle sign-out
+
+
+def table_key(state: Mapping[str, object]) -> str:
+    """Return the session key of the table editor in `state`: a fresh key while the table
+    starts from kept rows (`TOXICITY_DRAFT`), so no earlier editor's delta applies to them."""
+    gen = state.get(GEN, 0)
+    suffix = ".restored" if TOXICITY_DRAFT in state else ""
+    return f"admit.{gen}.toxicity_table{suffix}"
+
+
+def edited_rows(
+    state: object, base: Sequence[Mapping[str, object]] = ()
+) -> list[dict[str, object]]:
+    """Return the table's rows: the editor's starting rows `base` with its delta `state` applied.
+
+    As Streamlit applies it: cell edits and deletions by position in `base`, then the added
+    rows. A position outside `base` (not made by the editor) is ignored; a `state` that is not
+    a delta leaves `base` as it is.
+    """
+    rows = [dict(row) for row in base]
+    if not isinstance(state, Mapping):
+        return rows
+    edited = state.get("edited_rows")
+    for index, changes in (edited if isinstance(edited, Mapping) else {}).items():
+        position = int(index)
+        if 0 <= position < len(rows) and isinstance(changes, Mapping):
+            rows[position].update(changes)
+    deleted = state.get("deleted_rows")
+    gone = {int(index) for index in (deleted if isinstance(deleted, list) else [])}
+    rows = [row for position, row in enumerate(rows) if position not in gone]
+    added = state.get("added_rows")
+    rows.extend(
+        dict(row) for row in (added if isinstance(added, list) else []) if isinstance(row, Mapping)
+    )
+    return rows
+
+
+def _blank(row: Mapping[str, object]) -> bool:
+    return all(_missing(row.get(column)) or row.get(column) is False for column in TOXICITY_COLUMNS)
+
+
+def _plain(column: str, value: object) -> object:
+    """Return one cell as plain JSON data: a date as ISO text, a whole grade as an int; any
+    value of another type as its text (read back on restore, or put in the note)."""
+    if _missing(value):
+        return None
+    if column in ("onset", "resolved") and not isinstance(value, str):
+        day = _date(value, column)  # refuses only text, and this is not text
+        return day.isoformat() if day is not None else str(value)
+    if column == "grade" and isinstance(value, Real) and not isinstance(value, bool):
+        number = float(value)
+        if isinstance(value, Integral) or (math.isfinite(number) and number.is_integer()):
+            return int(number)
+        return number if math.isfinite(number) else str(value)
+    if column == "steroids" and type(value).__name__ in ("bool", "bool_"):
+        return bool(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def rows_to_draft(rows: Sequence[Mapping[str, object]]) -> list[list[list[object]]]:
+    """Return the rows typed in the table as plain data for a draft; [] when none is typed.
+
+    Each row is a list of [column, value] pairs in `TOXICITY_COLUMNS` order (a draft holds
+    lists, not mappings): text as typed, a date as ISO text ("2026-11-27"), a whole grade as
+    an int, steroids as a bool, None for a blank cell. A row left blank (nothing but an
+    unticked steroids box) is left out, as `prior_toxicities` skips it.
+    """
+    return [
+        [[column, _plain(column, row.get(column))] for column in TOXICITY_COLUMNS]
+        for row in rows
+        if not _blank(row)
+    ]
+
+
+def _read(column: str, value: object) -> tuple[bool, object]:
+    """Return (True, the cell for the editor) or (False, None) if it cannot go in `column`."""
+    if value is None:
+        return True, None
+    if column in ("agent", "note"):
+        return isinstance(value, str), value if isinstance(value, str) else None
+    if column == "organ":
+        return (True, value) if value in c.IRAE_ORGANS else (False, None)
+    if column == "grade":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return True, value
+        if isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        return False, None
+    if column in ("onset", "resolved"):
+        if not isinstance(value, str):
+            return False, None
+        try:
+            return True, date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return False, None
+    if column == "steroids":
+        return (True, value) if isinstance(value, bool) else (False, None)
+    return False, None
+
+
+def rows_from_draft(data: object) -> tuple[list[dict[str, object]], list[str]]:
+    """Return the table rows kept by `rows_to_draft`, typed for the editor, and the warnings.
+
+    Each row gets every column: text or None, the organ one of the options, the grade an int,
+    dates as dates, steroids a bool. A kept value that cannot go back in its column (an organ
+    no longer offered, a date that is not one, an unknown column, a row that is not pairs) is
+    not dropped: its text is added to the row's note ("Not read back from the draft: organ
+    'x'"), the cell is left blank, and a warning names the row. None gives ([], []).
+    """
+    if data is None:
+        return [], []
+    items = data if isinstance(data, list) else [data]
+    rows: list[dict[str, object]] = []
+    warnings: list[str] = []
+    for number, item in enumerate(items, start=1):
+        row: dict[str, object] = dict.fromkeys(TOXICITY_COLUMNS)
+        problems: list[str] = []
+        pairs = item if isinstance(item, list) else [item]
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                problems.append(repr(pair))
+                continue
+            column, value = pair
+            ok, cell = _read(column, value) if column in TOXICITY_COLUMNS else (False, None)
+            if ok:
+                row[column] = cell
+            else:
+                problems.append(f"{column} {value!r}")
+        if problems:
+            text = f"{NOT_READ_BACK} {'; '.join(problems)}"
+            note = row["note"]
+            row["note"] = f"{note}\n{text}" if isinstance(note, str) and note else text
+            warnings.append(
+                f"Prior toxicity row {number}: {'; '.join(problems)} could not be put back in "
+                "its column. It is in the row's note: check the row before admitting."
+            )
+        rows.append(row)
+    return rows, warnings
+
+
+def table_draft(state: Mapping[str, object]) -> list[list[list[object]]]:
+    """Return the rows typed in the admission form's table in `state`, as `rows_to_draft`:
+    the editor's starting rows (kept ones, if any) with its delta applied."""
+    base, _warnings = rows_from_draft(state.get(TOXICITY_DRAFT))
+    return rows_to_draft(edited_rows(state.get(table_key(state)), base))

@@ -9,7 +9,9 @@ use cases in `il2_tox.services` check the actor again on every write.
 Idle timeout (`IL2TOX_IDLE_MINUTES`, default 15): every run of the app script is activity; a
 small fragment in the sidebar looks every 15 s and, once the time has passed, reruns the app,
 which signs the user out. What the session's forms held on the server (`DRAFT_PREFIXES`) is
-kept for that user (`il2_tox.services.drafts`) and put back when they sign in again.
+kept for that user (`il2_tox.services.drafts`) and put back when they sign in again. The
+admission form's table of prior toxicities is kept as its rows (`dashboard.admission_form`):
+its editor's value is an edit delta, which Streamlit does not let the app set back.
 
 Values typed into a form that was never submitted exist only in the browser. So every entry
 form has a "Keep as draft" submit button (`keep_draft_button`): it copies the form's values to
@@ -42,7 +44,7 @@ from typing import Any, ParamSpec
 
 import streamlit as st
 
-from dashboard import context
+from dashboard import admission_form, context
 from dashboard.entry_form import NOT_ASSESSED
 from dashboard.faults import DATABASE_FAULTS
 from il2_tox.services.drafts import (
@@ -127,7 +129,7 @@ def _start_session(user: SignedIn) -> None:
         if patients:
             st.session_state[RESTORED_ADMISSIONS] = patients
         notice = (
-            f"Restored {len(values)} value(s) your forms held when you were signed out for "
+            f"Restored {_restored_count(values)} your forms held when you were signed out for "
             "inactivity. They were not saved: check them, then save."
         )
         if unsaved:
@@ -137,6 +139,19 @@ def _start_session(user: SignedIn) -> None:
                 "entered is back in the form: check it and save. " + notice
             )
         st.session_state[NOTICE] = notice
+
+
+def _restored_count(values: Mapping[str, Any]) -> str:
+    """Return what a restored draft holds, in words: "12 value(s) and 2 table row(s)".
+
+    The table of prior toxicities is one draft value holding its rows: its rows are counted.
+    """
+    rows = values.get(admission_form.TOXICITY_DRAFT)
+    count = len(values) - (admission_form.TOXICITY_DRAFT in values)
+    text = f"{count} value(s)"
+    if isinstance(rows, list) and rows:
+        text += f" and {len(rows)} table row(s) of prior toxicities"
+    return text
 
 
 def sign_in(username: str, password: str) -> SignedIn | None:
@@ -180,18 +195,29 @@ def draft_values(state: Mapping[str, Any]) -> dict[str, Any]:
 
     A form with nothing typed in it (every field empty or "not assessed") keeps nothing: its
     date and time are only when it was drawn, and put back after the sign-in they would stand
-    as a stale observation, dose or admission time in an empty form.
+    as a stale observation, dose or admission time in an empty form. The admission form's
+    table of prior toxicities is kept as its rows (`admission_form.TOXICITY_DRAFT`, see
+    `admission_form.rows_to_draft`), not as the editor's delta; an empty table keeps nothing.
     """
     kept = {
         key: value
         for key, value in state.items()
-        if isinstance(key, str) and key.startswith(DRAFT_PREFIXES) and not NOT_KEPT.match(key)
+        if isinstance(key, str)
+        and key.startswith(DRAFT_PREFIXES)
+        and not NOT_KEPT.match(key)
+        and not admission_form.TABLE_STATE.match(key)
+        and key != admission_form.TOXICITY_DRAFT
     }
     typed: set[str] = set()
     for key, value in kept.items():
         found = FORM_FIELD.match(key)
         if found and found[2] not in CLOCK_FIELDS and not _untyped(value):
             typed.add(found[1])
+    # The admission form's table: its editor holds a delta, so the draft keeps its rows.
+    rows = admission_form.table_draft(state)
+    if rows:
+        kept[admission_form.TOXICITY_DRAFT] = rows
+        typed.add(f"admit.{state.get(admission_form.GEN, 0)}")
     return {
         key: value
         for key, value in kept.items()

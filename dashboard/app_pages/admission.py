@@ -34,7 +34,7 @@ BRAIN_METASTASES = {
 SPO2_TARGETS = {"94-98": "94–98 %", "88-92": "88–92 % (hypercapnic risk)"}
 ERRORS = "admit.errors"
 ADMITTED = "admit.admitted"  # the admission id made in this session, shown with its flags
-GEN = "admit.gen"
+GEN = af.GEN
 
 
 def _key(name: str) -> str:
@@ -77,8 +77,8 @@ def _admit(user: SignedIn) -> None:
     if missing:
         st.session_state[ERRORS] = missing
         return
-    table = st.session_state.get(_key("toxicity_table"))
-    rows = _edited_rows(table)
+    base, _warnings = af.rows_from_draft(st.session_state.get(af.TOXICITY_DRAFT))
+    rows = af.edited_rows(st.session_state.get(_table_key()), base)
     try:
         new = af.new_admission(values, rows)
     except Refused as refusal:  # a date that is not a date
@@ -103,6 +103,7 @@ def _admit(user: SignedIn) -> None:
     st.session_state.pop(ERRORS, None)
     st.session_state[ADMITTED] = (admitted.admission_id, new.patient.id, new.patient.name)
     st.session_state[GEN] = st.session_state.get(GEN, 0) + 1  # an empty form for the next
+    st.session_state.pop(af.TOXICITY_DRAFT, None)  # ...with an empty table
 
 
 def _placed(refusal: Refused, toxicity_rows: tuple[int, ...]) -> dict[str, str]:
@@ -114,17 +115,8 @@ def _placed(refusal: Refused, toxicity_rows: tuple[int, ...]) -> dict[str, str]:
     return errors
 
 
-def _edited_rows(state: object) -> list[dict[str, object]]:
-    """Return the table's rows from the data editor's state (added rows, edits, deletions)."""
-    rows: list[dict[str, object]] = [{} for _ in range(len(EMPTY_TABLE))]
-    if isinstance(state, dict):
-        for index, changes in state.get("edited_rows", {}).items():
-            rows[int(index)].update(changes)
-        rows.extend(dict(added) for added in state.get("added_rows", []))
-        for index in sorted(state.get("deleted_rows", []), reverse=True):
-            if int(index) < len(rows):
-                del rows[int(index)]
-    return rows
+def _table_key() -> str:
+    return af.table_key(st.session_state.to_dict())
 
 
 EMPTY_TABLE = pd.DataFrame(
@@ -138,6 +130,14 @@ EMPTY_TABLE = pd.DataFrame(
         "note": pd.Series(dtype="string"),
     }
 )
+
+
+def _starting_table(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """Return the table editor's starting data: the rows kept by an idle sign-out, or none."""
+    if not rows:
+        return EMPTY_TABLE
+    frame = pd.DataFrame(rows, columns=list(af.TOXICITY_COLUMNS))
+    return frame.astype(EMPTY_TABLE.dtypes.to_dict())
 
 
 def _error(errors: dict[str, str], name: str, label: str) -> None:
@@ -267,10 +267,13 @@ def _form(user: SignedIn) -> None:
         st.markdown(
             "**Prior immune-checkpoint-inhibitor toxicities** (blank resolved = not resolved)"
         )
+        kept, warnings = af.rows_from_draft(st.session_state.get(af.TOXICITY_DRAFT))
+        for warning in warnings:
+            st.warning(plain(warning), icon=":material/warning:")
         st.data_editor(
-            EMPTY_TABLE,
+            _starting_table(kept),
             num_rows="dynamic",
-            key=_key("toxicity_table"),
+            key=_table_key(),
             width="stretch",
             hide_index=True,
             column_config={

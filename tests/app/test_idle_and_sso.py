@@ -11,9 +11,10 @@ the account it is mapped to.
 from __future__ import annotations
 
 import ast
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
@@ -23,7 +24,13 @@ from dashboard.auth import LAST_ACTIVE, SESSION_KEY, SSO_BUTTON
 from il2_tox.services.drafts import split_draft, take_draft
 from il2_tox.services.users import SystemActor, authenticate, set_active, set_sso_subject
 from il2_tox.store import Database
-from il2_tox.store.models import AuditEvent, Dose, FlagAcknowledgement, Observation
+from il2_tox.store.models import (
+    AuditEvent,
+    Dose,
+    FlagAcknowledgement,
+    Observation,
+    PriorToxicity,
+)
 from tests.app import test_admission_page as admission_page
 from tests.app import test_corrections_page as corrections_page
 from tests.app import test_flags_page as flags_page
@@ -292,6 +299,161 @@ def test_a_kept_admission_comes_back_not_admitted(ward_db: Database, clock: Cloc
     app.run()
     assert admission_page.by_label(app.text_input, "MRN").value == "KEPT-001"
     assert admission_page.admission_of(ward_db, "KEPT-001") is None
+
+
+# -- the admission form's table of prior toxicities -------------------------------------------
+
+TWO_TOXICITIES = {
+    "edited_rows": {},
+    "added_rows": [
+        {
+            "agent": "nivolumab",
+            "organ": "colitis",
+            "grade": 3,
+            "onset": "2025-01-02",
+            "resolved": "2025-02-10",
+            "steroids": True,
+            "note": "budesonide",
+        },
+        {"agent": "ipilimumab", "organ": "hepatitis", "grade": 1, "steroids": False},
+        {},  # the editor's empty last row
+    ],
+    "deleted_rows": [],
+}
+
+
+def admission_typed_and_signed_out(clock: Clock, mrn: str, table: dict[str, Any] | None) -> AppTest:
+    """Nurse fills the admission form (MRN `mrn`), types `table` into the prior-toxicity
+    editor (its delta, as the browser sends it), the Keep button is pressed at 14:30 and the
+    sidebar check signs her out at 15:00."""
+    app = admission_page.open_admission()
+    admission_page.fill(app, mrn=mrn)
+    if table is not None:
+        app.session_state["admit.0.toxicity_table"] = table
+    clock.at = T0 + timedelta(minutes=14, seconds=30)
+    keep(app, "admit")
+    clock.at = T0 + timedelta(minutes=15)
+    app.run()
+    assert SESSION_KEY not in app.session_state
+    return app
+
+
+def toxicity_editor(app: AppTest) -> Any:
+    (editor,) = app.dataframe
+    return editor.value
+
+
+def prior_toxicities(db: Database, mrn: str) -> list[tuple[Any, ...]]:
+    aid = admission_page.admission_of(db, mrn)
+    assert aid is not None
+    with db.read_session() as session:
+        query = (
+            select(PriorToxicity)
+            .where(PriorToxicity.admission_id == aid)
+            .order_by(PriorToxicity.id)
+        )
+        return [
+            (t.agent, t.irae, t.grade, t.onset, t.resolved, t.steroids, t.note)
+            for t in session.scalars(query)
+        ]
+
+
+def test_the_prior_toxicity_rows_come_back_typed_and_are_admitted(
+    ward_db: Database, clock: Clock
+) -> None:
+    app = admission_typed_and_signed_out(clock, "TOX-001", TWO_TOXICITIES)
+    sign_in(app, "nurse")
+    (notice,) = [i.value for i in app.sidebar.info]
+    assert " and 2 table row(s) of prior toxicities your forms held" in notice
+    app.switch_page(admission_page.PAGE)
+    app.run()
+    assert not app.exception, app.exception
+    assert not app.warning
+    table = toxicity_editor(app)
+    assert list(table["agent"]) == ["nivolumab", "ipilimumab"]
+    assert list(table["organ"]) == ["colitis", "hepatitis"]
+    assert list(table["grade"]) == [3, 1] and str(table["grade"].dtype) == "Int64"
+    assert table["onset"][0] == date(2025, 1, 2) and table["resolved"][0] == date(2025, 2, 10)
+    assert pd.isna(table["onset"][1]) and pd.isna(table["resolved"][1])
+    assert list(table["steroids"]) == [True, False]
+    assert table["note"][0] == "budesonide" and pd.isna(table["note"][1])
+    assert admission_page.admission_of(ward_db, "TOX-001") is None
+    admission_page.admit(app)
+    assert prior_toxicities(ward_db, "TOX-001") == [
+        ("nivolumab", "colitis", 3, date(2025, 1, 2), date(2025, 2, 10), True, "budesonide"),
+        ("ipilimumab", "hepatitis", 1, None, None, False, None),
+    ]
+    assert toxicity_editor(app).empty  # the next admission starts with an empty table
+
+
+def test_kept_prior_toxicity_rows_can_still_be_edited_and_deleted(
+    ward_db: Database, clock: Clock
+) -> None:
+    app = admission_typed_and_signed_out(clock, "TOX-002", TWO_TOXICITIES)
+    sign_in(app, "nurse")
+    app.switch_page(admission_page.PAGE)
+    app.run()
+    key = "admit.0.toxicity_table.restored"  # a fresh editor: the old delta is not on top
+    assert key in app.session_state and "admit.0.toxicity_table" not in app.session_state
+    app.session_state[key] = {
+        "edited_rows": {"1": {"grade": 2}},
+        "added_rows": [],
+        "deleted_rows": [0],
+    }
+    app.run()
+    admission_page.admit(app)
+    assert prior_toxicities(ward_db, "TOX-002") == [
+        ("ipilimumab", "hepatitis", 2, None, None, False, None)
+    ]
+
+
+def test_an_empty_prior_toxicity_table_keeps_nothing(ward_db: Database, clock: Clock) -> None:
+    app = admission_typed_and_signed_out(clock, "TOX-003", None)
+    nurse = authenticate(ward_db, "nurse", PASSWORD)
+    assert nurse is not None
+    kept = take_draft(ward_db, nurse)
+    assert kept is not None and kept.get("admit.0.patient.id") == "TOX-003"
+    assert "admit.toxicity_rows" not in kept
+    assert not any("toxicity" in key for key in kept)
+    sign_in(app, "nurse")
+    app.switch_page(admission_page.PAGE)
+    app.run()
+    assert toxicity_editor(app).empty
+
+
+def test_kept_prior_toxicity_rows_are_never_shown_to_another_user(
+    ward_db: Database, clock: Clock
+) -> None:
+    app = admission_typed_and_signed_out(clock, "TOX-004", TWO_TOXICITIES)
+    sign_in(app, "physician")
+    assert not [i.value for i in app.sidebar.info]
+    app.switch_page(admission_page.PAGE)
+    app.run()
+    assert not app.exception, app.exception
+    assert toxicity_editor(app).empty
+    assert "admit.toxicity_rows" not in app.session_state
+    nurse = authenticate(ward_db, "nurse", PASSWORD)
+    assert nurse is not None
+    kept = take_draft(ward_db, nurse)
+    assert kept is not None and len(kept["admit.toxicity_rows"]) == 2
+
+
+def test_a_kept_row_that_cannot_be_read_back_is_in_its_note_with_a_warning(
+    ward_db: Database, clock: Clock
+) -> None:
+    stale = {"edited_rows": {}, "added_rows": [{"agent": "nivolumab", "onset": "spring"}]}
+    app = admission_typed_and_signed_out(clock, "TOX-005", {**stale, "deleted_rows": []})
+    sign_in(app, "nurse")
+    app.switch_page(admission_page.PAGE)
+    app.run()
+    assert not app.exception, app.exception
+    assert [admission_page.shown(w.value) for w in app.warning] == [
+        "Prior toxicity row 1: onset 'spring' could not be put back in its column. It is in "
+        "the row's note: check the row before admitting."
+    ]
+    table = toxicity_editor(app)
+    assert table["note"][0] == "Not read back from the draft: onset 'spring'"
+    assert pd.isna(table["onset"][0])
 
 
 # -- a save that reaches the server after the timeout -----------------------------------------
