@@ -48,7 +48,9 @@ from dashboard import admission_form, context
 from dashboard.entry_form import NOT_ASSESSED
 from dashboard.faults import DATABASE_FAULTS
 from il2_tox.services.drafts import (
+    MAX_DRAFT_TEXT,
     encode_draft,
+    encode_value,
     idle_expired,
     idle_timeout,
     sign_out_idle,
@@ -213,11 +215,14 @@ def draft_values(state: Mapping[str, Any]) -> dict[str, Any]:
         found = FORM_FIELD.match(key)
         if found and found[2] not in CLOCK_FIELDS and not _untyped(value):
             typed.add(found[1])
-    # The admission form's table: its editor holds a delta, so the draft keeps its rows.
+    # The admission form's table: its editor holds a delta, so the draft keeps its rows. It is
+    # one draft value: a table too long to store as one is left out, so the rest of the draft
+    # is still stored (a value over the limit would refuse the whole draft).
     rows = admission_form.table_draft(state)
     if rows:
-        kept[admission_form.TOXICITY_DRAFT] = rows
         typed.add(f"admit.{state.get(admission_form.GEN, 0)}")
+        if len(repr(encode_value(rows))) <= MAX_DRAFT_TEXT:
+            kept[admission_form.TOXICITY_DRAFT] = rows
     return {
         key: value
         for key, value in kept.items()

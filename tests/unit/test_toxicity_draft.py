@@ -208,3 +208,17 @@ def test_kept_rows_deleted_in_the_editor_are_not_kept_again() -> None:
         "deleted_rows": [0, 1],
     }
     assert af.TOXICITY_DRAFT not in draft_values(state)
+
+
+def test_a_table_too_long_for_one_draft_value_is_left_out_and_the_rest_still_kept() -> None:
+    note = "n" * 2000
+    rows = [{"agent": f"agent {i}", "note": note} for i in range(60)]  # > 100,000 characters
+    delta = {"edited_rows": {}, "added_rows": rows, "deleted_rows": []}
+    state = {"admit.gen": 0, "admit.0.toxicity_table": delta, "admit.0.patient.id": "P-1"}
+    kept = draft_values(state)
+    assert af.TOXICITY_DRAFT not in kept
+    assert kept["admit.0.patient.id"] == "P-1"
+    encode_draft(kept)  # storable: the whole draft is not refused for the table
+
+    delta["added_rows"] = rows[:30]  # about 77,000 characters: kept whole
+    assert len(draft_values(state)[af.TOXICITY_DRAFT]) == 30
