@@ -48,13 +48,13 @@ from dashboard import admission_form, context
 from dashboard.entry_form import NOT_ASSESSED
 from dashboard.faults import DATABASE_FAULTS
 from il2_tox.services.drafts import (
-    MAX_DRAFT_TEXT,
     encode_draft,
     encode_value,
     idle_expired,
     idle_timeout,
     sign_out_idle,
     split_draft,
+    storable,
     take_draft,
 )
 from il2_tox.services.errors import PermissionDenied, Refused
@@ -221,7 +221,7 @@ def draft_values(state: Mapping[str, Any]) -> dict[str, Any]:
     rows = admission_form.table_draft(state)
     if rows:
         typed.add(f"admit.{state.get(admission_form.GEN, 0)}")
-        if len(repr(encode_value(rows))) <= MAX_DRAFT_TEXT:
+        if storable(encode_value(rows)):
             kept[admission_form.TOXICITY_DRAFT] = rows
     return {
         key: value

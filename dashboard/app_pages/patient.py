@@ -27,7 +27,7 @@ from il2_tox.services.chart import (
 from il2_tox.services.course_io import (
     AdmissionSummary,
 )
-from il2_tox.services.ward import WardRow
+from il2_tox.services.ward import WardRow, bed_order
 
 REFRESH = "2s"
 QUERY_KEY = "patient"
@@ -44,9 +44,8 @@ def _plain(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def _bed_order(item: AdmissionSummary) -> tuple[str, int, str]:
-    bed = item.bed or ""
-    return (item.ward or "", int(bed) if bed.isdigit() else 10**6, bed)
+def _bed_order(item: AdmissionSummary) -> tuple[str, tuple[int, str]]:
+    return (item.ward or "", bed_order(item.bed or ""))
 
 
 def _label(item: AdmissionSummary) -> str:

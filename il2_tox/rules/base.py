@@ -377,6 +377,7 @@ class CourseIndex:
         if i == 0:
             return None
         obs = items[i - 1]
+        # `span()` inlined: this is the engine's most called lookup.
         span = self._spans.get(lookback_h)
         if span is None:
             span = self._spans[lookback_h] = timedelta(hours=lookback_h)
@@ -408,6 +409,7 @@ class CourseIndex:
             found = self._criteria[key] = check(self, obs)
             if found is None and clear is not None:
                 clear.add(obs.value)
+        # Not _UNCHECKED (filled in above); no cast(): this runs for every criterion judged.
         return found  # type: ignore[return-value]
 
     def clear_values(self, check: Check) -> Set[float | str]:

@@ -161,6 +161,13 @@ def split_draft(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str], i
     return form, unsaved, minutes if type(minutes) is int else None
 
 
+def storable(data: Any) -> bool:
+    """Return whether an encoded value (`encode_value`) can be stored in a draft: no NUL
+    character, at most `MAX_DRAFT_TEXT` characters written out."""
+    text = repr(data)
+    return "\x00" not in text and len(text) <= MAX_DRAFT_TEXT
+
+
 def _checked_contents(contents: Mapping[str, Any]) -> dict[str, Any]:
     if len(contents) > MAX_DRAFT_VALUES:
         raise Refused({"draft": f"holds more than {MAX_DRAFT_VALUES} values"})
@@ -170,7 +177,7 @@ def _checked_contents(contents: Mapping[str, Any]) -> dict[str, Any]:
         if key.startswith(RESERVED_PREFIX):
             raise Refused({"draft": f"has a key that is not a form field name: {key!r:.60}"})
         decode_value(data)  # ValueError for anything not made by encode_value
-        if "\x00" in repr(data) or len(repr(data)) > MAX_DRAFT_TEXT:
+        if not storable(data):
             raise Refused({"draft": f"value of {key} cannot be stored"})
     return dict(contents)
 

@@ -20,6 +20,12 @@ from il2_tox.rules.config import Rules, load_rules
 SBP_TREND_WINDOW = timedelta(hours=24)
 
 
+def bed_order(bed: str) -> tuple[int, str]:
+    """Sort key of a bed label: numbered beds in their natural order (2 before 10), then the
+    others ("side room") by name."""
+    return (int(bed), "") if bed.isdigit() else (10**6, bed)
+
+
 # Not hold, -critical flags, not caution, -warnings, -NEWS2, (bed number, bed name).
 Urgency = tuple[bool, int, bool, int, int, tuple[int, str]]
 
@@ -75,14 +81,13 @@ class WardRow:
         critical flag, whatever the advice for the next dose: both hold advice and critical
         flags are what the team looks at first. Beds in their natural order (2 before 10).
         """
-        bed = (int(self.bed), "") if self.bed.isdigit() else (10**6, self.bed)
         return (
             self.advice != "hold",
             -self.critical,
             self.advice != "caution",
             -self.warning,
             -(self.news2 or 0),
-            bed,
+            bed_order(self.bed),
         )
 
 

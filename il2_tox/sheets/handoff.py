@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 
 from il2_tox.assess import Assessment
 from il2_tox.course import Course, Dose, PriorToxicity
-from il2_tox.rules.base import SEVERITIES, DoseAdvice, Flag, fmt
+from il2_tox.rules.base import SEVERITIES, DoseAdvice, Flag
 from il2_tox.rules.config import Rules, load_rules
 from il2_tox.services.ward import Urgency, WardRow
+from il2_tox.sheets.vitals import number_text
 from il2_tox.units import (
     ALT,
     AST,
@@ -341,9 +342,7 @@ def vitals_line(readings: Sequence[Reading], when: Callable[[datetime], str]) ->
 
 
 def _number(r: Reading) -> str:
-    if isinstance(r.value, str):
-        return r.value
-    return f"{r.value:.1f}" if r.concept == TEMP else fmt(r.value)
+    return r.value if isinstance(r.value, str) else number_text(r.concept, r.value, 3)
 
 
 def patient_handoff(

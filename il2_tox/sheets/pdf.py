@@ -67,6 +67,8 @@ SEVERITY_COLOUR = {
 }
 STABLE_COLOUR = colors.HexColor("#1b5e20")
 HELD_FILL = colors.HexColor("#ffebee")
+# A flag's severity in print: critical in the colour of hold, warning in that of caution.
+FLAG_COLOUR = {"critical": ADVICE_COLOUR["hold"], "warning": ADVICE_COLOUR["caution"]}
 HEADER_FILL = colors.HexColor("#eceff1")
 
 
@@ -476,15 +478,8 @@ def _handoff_story(handoff: PatientHandoff, s: Styles, width: float, tz: tzinfo)
                     s.para(flag.source, s.cell),
                 ]
             )
-            if flag.severity in ("critical", "warning"):
-                extra.append(
-                    (
-                        "TEXTCOLOR",
-                        (0, i),
-                        (0, i),
-                        ADVICE_COLOUR["hold" if flag.severity == "critical" else "caution"],
-                    )
-                )
+            if flag.severity in FLAG_COLOUR:
+                extra.append(("TEXTCOLOR", (0, i), (0, i), FLAG_COLOUR[flag.severity]))
         story.append(
             _table(
                 rows,
@@ -725,11 +720,9 @@ def _flag_markup(flags: Sequence[Flag], s: Styles) -> str:
     parts = []
     for flag in flags:
         text = s.text(f"{flag.severity} {flag.code}")
-        advice = {"critical": "hold", "warning": "caution"}.get(flag.severity)
-        if advice is not None:
-            text = (
-                f"<font color='{ADVICE_COLOUR[advice].hexval().replace('0x', '#')}'>{text}</font>"
-            )
+        colour = FLAG_COLOUR.get(flag.severity)
+        if colour is not None:
+            text = f"<font color='{colour.hexval().replace('0x', '#')}'>{text}</font>"
         parts.append(text)
     return "; ".join(parts)
 

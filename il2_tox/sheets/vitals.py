@@ -157,12 +157,17 @@ def _cycle_at(doses: list[Dose], moment: datetime) -> int:
     return cycle
 
 
+def number_text(concept: str, value: float, digits: int = 4) -> str:
+    """Return a measured number as the sheets print it: `digits` significant digits (74.25 kg,
+    1030 mL), and a temperature always with its tenth (37.0, not 37: read by its decimal)."""
+    return f"{value:.1f}" if concept == TEMP else fmt(value, digits)
+
+
 def _cell(obs: Observation) -> str:
-    """Return a value as its cell shows it: 4 significant digits (74.25 kg, 1030 mL), and a
-    temperature always with its tenth (37.0, not 37: a fever column is read by its decimal)."""
+    """Return a value as its cell shows it (`number_text`; coded values as words)."""
     if isinstance(obs.value, str):
         return obs.value.replace("_", " ")
-    text = f"{obs.value:.1f}" if obs.code == TEMP else fmt(obs.value, 4)
+    text = number_text(obs.concept, obs.value)
     if obs.period_h is not None:
         text += f" /{obs.period_h:g} h"
     return text
